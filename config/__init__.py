@@ -1,0 +1,161 @@
+"""Settings per environment, read from environment variables (the only place that reads them)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+__all__ = ["ConfigError", "Settings", "ENVIRONMENTS", "load_settings", "REPO_ROOT"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a Good Mob server process, with its default.
+
+    The environment variable for a field is its name in upper case (``database_url`` ←
+    ``DATABASE_URL``), except ``env`` which is read from ``GOODMOB_ENV``.
+    """
+
+    env: str = "development"
+    database_url: str = f"sqlite:///{REPO_ROOT / 'instance' / 'goodmob.sqlite3'}"
+    redis_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    auto_migrate: bool = True
+    spatialite_library: str = "mod_spatialite"
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    log_level: str = "INFO"
+    # Requests
+    max_body_bytes: int = 1_048_576
+    # Organizer sessions
+    organizer_token_max_age_s: int = 30 * 24 * 3600
+    # Zones (see DESIGN.md "Geo rules")
+    zone_max_vertices: int = 2000
+    zone_max_area_m2: float = 25_000_000.0
+    zone_min_area_m2: float = 100.0
+    # Tasks
+    tasks_max_per_mob: int = 2000
+    task_spacing_min_m: float = 5.0
+    task_spacing_max_m: float = 5000.0
+    task_capacity_max: int = 1000
+    # Schedule
+    gather_lead_s: int = 15 * 60
+    countdown_lead_s: int = 60
+    duration_min_s: int = 10
+    duration_max_s: int = 6 * 3600
+    # Nearby search
+    nearby_default_radius_m: float = 5000.0
+    nearby_max_radius_m: float = 50_000.0
+    nearby_limit: int = 100
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_DEFAULTS_BY_ENV = {
+    "development": {},
+    "test": {"log_level": "WARNING"},
+    "production": {"auto_migrate": False, "host": "0.0.0.0"},
+}
+
+
+def _coerce(name: str, raw: str, kind: type):
+    var = name.upper() if name != "env" else "GOODMOB_ENV"
+    if kind is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{var}={raw!r} is not a boolean (use true or false)")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} is not an integer") from None
+    if kind is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{var}={raw!r} is not a finite number")
+        return value
+    return raw
+
+
+def _check(s: Settings) -> None:
+    if s.env not in ENVIRONMENTS:
+        raise ConfigError(f"GOODMOB_ENV={s.env!r} must be one of {', '.join(ENVIRONMENTS)}")
+    if not s.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
+        raise ConfigError(
+            f"DATABASE_URL={s.database_url!r} must start with sqlite:/// or postgresql://"
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL={s.redis_url!r} must start with redis:// or rediss://")
+    if not 0 < s.port < 65536:
+        raise ConfigError(f"PORT={s.port} must be between 1 and 65535")
+    if s.env == "production" and len(s.secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be set to at least 32 characters in production")
+    for name in (
+        "max_body_bytes",
+        "zone_max_vertices",
+        "tasks_max_per_mob",
+        "organizer_token_max_age_s",
+        "duration_min_s",
+        "duration_max_s",
+        "nearby_limit",
+    ):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
+    if s.zone_min_area_m2 >= s.zone_max_area_m2:
+        raise ConfigError("ZONE_MIN_AREA_M2 must be smaller than ZONE_MAX_AREA_M2")
+
+
+def _local_secret() -> str:
+    """A development/test secret kept in instance/secret_key so tokens survive restarts."""
+    path = REPO_ROOT / "instance" / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+
+
+def load_settings(environ: dict | None = None, **overrides) -> Settings:
+    """Build the settings from ``environ`` (default ``os.environ``) and explicit overrides.
+
+    The environment (``GOODMOB_ENV``) picks per-environment defaults; every variable then
+    overrides its default; keyword overrides win over both. A bad value raises ConfigError
+    naming the variable.
+    """
+    environ = os.environ if environ is None else environ
+    env = overrides.get("env") or environ.get("GOODMOB_ENV") or "development"
+    values: dict = {"env": env, **_DEFAULTS_BY_ENV.get(env, {})}
+    for f in fields(Settings):
+        if f.name == "env":
+            continue
+        raw = environ.get(f.name.upper())
+        if raw is not None:
+            kind = {"bool": bool, "int": int, "float": float}.get(str(f.type), str)
+            values[f.name] = _coerce(f.name, raw, kind)
+    values.update(overrides)
+    settings = Settings(**values)
+    if not settings.secret_key and settings.env != "production":
+        settings = replace(settings, secret_key=_local_secret())
+    _check(settings)
+    return settings

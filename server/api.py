@@ -1,0 +1,375 @@
+"""The JSON REST API under /api: thin handlers (parse → domain operation → commit → serialize)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from sqlalchemy import func, select
+
+from server import auth, mobs
+from server.app import db_session
+from server.errors import ApiError
+from server.models import Mob, Task
+from server.openapi import openapi_document
+from server.validate import (
+    get_bool,
+    get_int,
+    get_number,
+    get_str,
+    get_time,
+    json_body,
+    query_number,
+    reject_unknown,
+)
+
+__all__ = ["api"]
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+_KIND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def mob_json(mob: Mob, task_count: int | None = None, distance_m: float | None = None) -> dict:
+    end_at = mob.go_at + timedelta(seconds=mob.duration_s)
+    data = {
+        "id": mob.id,
+        "title": mob.title,
+        "description": mob.description,
+        "action": mob.action,
+        "status": mob.status,
+        "zone": mobs.zone_geojson(mob),
+        "gather_at": _iso(mob.gather_at),
+        "countdown_at": _iso(mob.countdown_at),
+        "go_at": _iso(mob.go_at),
+        "end_at": _iso(end_at),
+        "duration_s": mob.duration_s,
+        "timeline": {
+            "version": mob.timeline_version,
+            "gather_at_ms": _ms(mob.gather_at),
+            "countdown_at_ms": _ms(mob.countdown_at),
+            "go_at_ms": _ms(mob.go_at),
+            "end_at_ms": _ms(end_at),
+        },
+        "organizer": {"name": mob.organizer.name},
+        "url": f"/m/{mob.id}",
+        "created_at": _iso(mob.created_at),
+        "updated_at": _iso(mob.updated_at),
+        "published_at": _iso(mob.published_at),
+    }
+    if task_count is not None:
+        data["task_count"] = task_count
+    if distance_m is not None:
+        data["distance_m"] = round(distance_m, 1)
+    return data
+
+
+def _task_count(session, mob: Mob) -> int:
+    return session.scalar(select(func.count()).where(Task.mob_pk == mob.pk))
+
+
+def _owned_mob(session, mob_id: str) -> Mob:
+    mob = mobs.get_mob(session, mob_id, g.organizer, any_owner=True)
+    mobs.require_owner(mob, g.organizer)
+    return mob
+
+
+def _kind(data: dict) -> str:
+    kind = get_str(data, "kind", max_len=40)
+    if not _KIND.match(kind):
+        raise ApiError(
+            400,
+            "field_invalid",
+            "The field 'kind' must be lower-case letters, digits, '-' or '_' (e.g. 'litter').",
+            {"field": "kind"},
+        )
+    return kind
+
+
+def _capacity(data: dict) -> int:
+    return get_int(
+        data, "capacity", lo=1, hi=_settings().task_capacity_max, required=False, default=1
+    )
+
+
+# --- documentation -----------------------------------------------------------------------
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+# --- organizers --------------------------------------------------------------------------
+
+
+@api.post("/organizers")
+def create_organizer():
+    data = json_body(request)
+    reject_unknown(data, {"email", "password", "name"})
+    email = get_str(data, "email", max_len=254)
+    password = data.get("password")
+    if password is None:
+        raise ApiError(
+            400, "field_missing", "The field 'password' is required.", {"field": "password"}
+        )
+    if not isinstance(password, str) or len(password) > 200:
+        raise ApiError(
+            400,
+            "field_wrong_type",
+            "The password must be a string of at most 200 characters.",
+            {"field": "password"},
+        )
+    name = get_str(data, "name", max_len=80)
+    session = db_session()
+    organizer = auth.sign_up(session, email, password, name)
+    session.commit()
+    body = {
+        "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
+        "token": auth.issue_token(organizer),
+        "token_type": "Bearer",
+        "expires_in_s": _settings().organizer_token_max_age_s,
+    }
+    return jsonify(body), 201
+
+
+@api.post("/sessions")
+def create_session():
+    data = json_body(request)
+    reject_unknown(data, {"email", "password"})
+    email = get_str(data, "email", max_len=254)
+    password = data.get("password")
+    if not isinstance(password, str):
+        raise ApiError(
+            400, "field_missing", "The field 'password' is required.", {"field": "password"}
+        )
+    organizer = auth.log_in(db_session(), email, password)
+    body = {
+        "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
+        "token": auth.issue_token(organizer),
+        "token_type": "Bearer",
+        "expires_in_s": _settings().organizer_token_max_age_s,
+    }
+    return jsonify(body), 201
+
+
+@api.get("/organizers/me/mobs")
+@auth.require_organizer
+def my_mobs():
+    session = db_session()
+    rows = session.scalars(
+        select(Mob).where(Mob.organizer_id == g.organizer.id).order_by(Mob.go_at.desc())
+    ).all()
+    return jsonify({"mobs": [mob_json(m, _task_count(session, m)) for m in rows]})
+
+
+# --- mobs ---------------------------------------------------------------------------------
+
+_MOB_FIELDS = {"title", "description", "action", "zone", "go_at", "duration_s"}
+
+
+def _mob_changes(data: dict, partial: bool) -> dict:
+    s = _settings()
+    req = not partial
+    changes: dict = {}
+    if not partial or "title" in data:
+        changes["title"] = get_str(data, "title", max_len=120)
+    if not partial or "description" in data:
+        changes["description"] = get_str(
+            data, "description", required=False, default="", max_len=5000, min_len=0
+        )
+    if not partial or "action" in data:
+        changes["action"] = get_str(data, "action", max_len=500)
+    if not partial or "zone" in data:
+        if "zone" not in data or data["zone"] is None:
+            raise ApiError(400, "field_missing", "The field 'zone' is required.", {"field": "zone"})
+        changes["zone"] = mobs.parse_zone_or_error(data["zone"], s)
+    if not partial or "go_at" in data:
+        changes["go_at"] = get_time(data, "go_at", required=req)
+    if not partial or "duration_s" in data:
+        changes["duration_s"] = get_int(
+            data, "duration_s", lo=s.duration_min_s, hi=s.duration_max_s, required=req
+        )
+    return changes
+
+
+@api.post("/mobs")
+@auth.require_organizer
+def create_mob():
+    data = json_body(request)
+    reject_unknown(data, _MOB_FIELDS)
+    changes = _mob_changes(data, partial=False)
+    session = db_session()
+    mob = mobs.create_mob(session, g.organizer, settings=_settings(), **changes)
+    session.commit()
+    response = jsonify(mob_json(mob, 0))
+    response.headers["Location"] = url_for("api.get_mob", mob_id=mob.id)
+    return response, 201
+
+
+@api.get("/mobs")
+def list_nearby():
+    s = _settings()
+    lat = query_number(request.args, "lat", lo=-90, hi=90)
+    lon = query_number(request.args, "lon", lo=-180, hi=180)
+    radius_m = query_number(
+        request.args,
+        "radius_m",
+        lo=0,
+        hi=s.nearby_max_radius_m,
+        required=False,
+        default=s.nearby_default_radius_m,
+    )
+    limit = int(
+        query_number(
+            request.args, "limit", lo=1, hi=s.nearby_limit, required=False, default=s.nearby_limit
+        )
+    )
+    session = db_session()
+    found = mobs.nearby_mobs(session, lon, lat, radius_m, limit)
+    return jsonify(
+        {
+            "center": {"lat": lat, "lon": lon},
+            "radius_m": radius_m,
+            "mobs": [mob_json(mob, distance_m=d) for mob, d in found],
+        }
+    )
+
+
+@api.get("/mobs/<mob_id>")
+def get_mob(mob_id: str):
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+@api.patch("/mobs/<mob_id>")
+@auth.require_organizer
+def update_mob(mob_id: str):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    data = json_body(request)
+    reject_unknown(data, _MOB_FIELDS)
+    if not data:
+        raise ApiError(
+            400, "body_empty", f"Send at least one of: {', '.join(sorted(_MOB_FIELDS))}."
+        )
+    changes = _mob_changes(data, partial=True)
+    mobs.update_mob(session, mob, changes, _settings())
+    session.commit()
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+@api.post("/mobs/<mob_id>/publish")
+@auth.require_organizer
+def publish_mob(mob_id: str):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    mobs.publish_mob(session, mob)
+    session.commit()
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+@api.post("/mobs/<mob_id>/cancel")
+@auth.require_organizer
+def cancel_mob(mob_id: str):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    mobs.cancel_mob(session, mob)
+    session.commit()
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+
+def _feature_collection(tasks) -> dict:
+    return {"type": "FeatureCollection", "features": [mobs.task_feature(t) for t in tasks]}
+
+
+@api.get("/mobs/<mob_id>/tasks")
+def list_tasks(mob_id: str):
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
+    tasks = session.scalars(select(Task).where(Task.mob_pk == mob.pk).order_by(Task.id)).all()
+    return jsonify(_feature_collection(tasks))
+
+
+@api.post("/mobs/<mob_id>/tasks/generate")
+@auth.require_organizer
+def generate_tasks(mob_id: str):
+    s = _settings()
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    data = json_body(request)
+    reject_unknown(data, {"spacing_m", "kind", "capacity", "grid", "label", "prompt", "replace"})
+    spacing_m = get_number(data, "spacing_m", lo=s.task_spacing_min_m, hi=s.task_spacing_max_m)
+    grid = get_str(data, "grid", required=False, default="hex", max_len=10)
+    if grid not in ("hex", "square"):
+        raise ApiError(
+            400, "field_invalid", "The field 'grid' must be 'hex' or 'square'.", {"field": "grid"}
+        )
+    tasks = mobs.generate_tasks(
+        session,
+        mob,
+        spacing_m=spacing_m,
+        kind=_kind(data),
+        capacity=_capacity(data),
+        grid=grid,
+        label=get_str(data, "label", required=False, max_len=100),
+        prompt=get_str(data, "prompt", required=False, default="", max_len=500, min_len=0),
+        replace=get_bool(data, "replace", default=True),
+        settings=s,
+    )
+    session.commit()
+    body = _feature_collection(tasks)
+    body["count"] = len(tasks)
+    return jsonify(body), 201
+
+
+@api.post("/mobs/<mob_id>/tasks")
+@auth.require_organizer
+def add_task(mob_id: str):
+    s = _settings()
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    data = json_body(request)
+    reject_unknown(data, {"lat", "lon", "kind", "label", "prompt", "capacity"})
+    task = mobs.add_task(
+        session,
+        mob,
+        lat=get_number(data, "lat", lo=-90, hi=90),
+        lon=get_number(data, "lon", lo=-180, hi=180),
+        kind=_kind(data),
+        label=get_str(data, "label", required=False, max_len=120),
+        prompt=get_str(data, "prompt", required=False, default="", max_len=500, min_len=0),
+        capacity=_capacity(data),
+        settings=s,
+    )
+    session.commit()
+    return jsonify(mobs.task_feature(task)), 201
+
+
+@api.delete("/mobs/<mob_id>/tasks/<int:task_id>")
+@auth.require_organizer
+def delete_task(mob_id: str, task_id: int):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    mobs.delete_task(session, mob, task_id)
+    session.commit()
+    return "", 204

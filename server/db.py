@@ -1,0 +1,74 @@
+"""Database engine and sessions: SQLite/SpatiaLite (embedded default) or PostgreSQL/PostGIS."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+
+__all__ = ["make_engine", "make_session_factory", "SpatialiteMissing"]
+
+
+class SpatialiteMissing(RuntimeError):
+    """The SpatiaLite extension could not be loaded into SQLite."""
+
+
+def _sqlite_engine(settings: Settings) -> Engine:
+    try:
+        import pysqlite3.dbapi2 as sqlite_module  # stdlib sqlite3 here cannot load extensions
+    except ImportError:  # pragma: no cover - depends on the platform
+        import sqlite3 as sqlite_module
+
+    engine = create_engine(
+        settings.database_url,
+        module=sqlite_module,
+        connect_args={"timeout": 15, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        try:
+            dbapi_conn.enable_load_extension(True)
+            dbapi_conn.load_extension(settings.spatialite_library)
+            dbapi_conn.enable_load_extension(False)
+        except Exception as exc:
+            raise SpatialiteMissing(
+                f"SQLite could not load SpatiaLite ({settings.spatialite_library}): {exc}. "
+                "Install it with: apt-get install libsqlite3-mod-spatialite"
+            ) from exc
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        dbapi_conn.execute("PRAGMA busy_timeout = 15000")
+        if dbapi_conn.execute("SELECT CheckSpatialMetaData()").fetchone()[0] < 1:
+            dbapi_conn.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
+
+    return engine
+
+
+def _postgres_engine(settings: Settings) -> Engine:
+    try:
+        from gevent import monkey
+
+        if monkey.is_module_patched("socket"):
+            # Let a slow query yield to the other greenlets instead of stalling the process.
+            from psycogreen.gevent import patch_psycopg
+
+            patch_psycopg()
+    except ImportError:  # pragma: no cover
+        pass
+    url = settings.database_url
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine for ``settings.database_url`` with the spatial extension ready."""
+    if settings.is_sqlite:
+        return _sqlite_engine(settings)
+    return _postgres_engine(settings)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,129 @@
+"""SQLAlchemy models: organizers, mobs (zone, schedule, prompts, status) and their tasks.
+
+Models never commit; the request handler commits once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "Organizer", "Mob", "Task", "MOB_STATUSES", "LIVE_STATUSES", "utcnow"]
+
+# draft → published → gathering → countdown → action → finished; cancelled before finished.
+MOB_STATUSES = ("draft", "published", "gathering", "countdown", "action", "finished", "cancelled")
+# A mob is live from gathering on: its zone no longer changes.
+LIVE_STATUSES = ("gathering", "countdown", "action")
+# Statuses that a nearby search shows (published, not finished or cancelled).
+LISTED_STATUSES = ("published", *LIVE_STATUSES)
+TASK_STATUSES = ("open", "closed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times must carry a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organizer(Base):
+    __tablename__ = "organizers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    mobs: Mapped[list[Mob]] = relationship(back_populates="organizer")
+
+
+class Mob(Base):
+    __tablename__ = "mobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {MOB_STATUSES!r}", name="ck_mobs_status"),
+        CheckConstraint("duration_s > 0", name="ck_mobs_duration"),
+    )
+
+    # INTEGER PRIMARY KEY: on SQLite this is the rowid the spatial index refers to.
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)  # public
+    organizer_id: Mapped[int] = mapped_column(
+        ForeignKey("organizers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    title: Mapped[str] = mapped_column(String(120), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    action: Mapped[str] = mapped_column(Text, nullable=False)  # the prompt shown at GO
+    zone = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft", index=True)
+    gather_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    countdown_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    go_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    duration_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    timeline_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    organizer: Mapped[Organizer] = relationship(back_populates="mobs")
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="mob", cascade="all, delete-orphan", order_by="Task.id"
+    )
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("capacity > 0", name="ck_tasks_capacity"),
+        CheckConstraint(f"status IN {TASK_STATUSES!r}", name="ck_tasks_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mob_pk: Mapped[int] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    point = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    label: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    prompt: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    mob: Mapped[Mob] = relationship(back_populates="tasks")

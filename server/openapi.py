@@ -1,0 +1,468 @@
+"""The OpenAPI 3.1 document of the REST API, served at GET /api/openapi.json."""
+
+from __future__ import annotations
+
+__all__ = ["openapi_document"]
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+def _body(schema_ref: str) -> dict:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+_MOB_ID = {
+    "name": "mob_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9]{8}$"},
+    "description": "The mob's short public id.",
+}
+_AUTH = [{"bearer": []}]
+_E400 = _error("Malformed request: invalid JSON, missing or wrongly typed field (see error.code).")
+_E401 = _error(
+    "No token, or an invalid or expired one (auth_required, token_invalid, token_expired)."
+)
+_E403 = _error("The mob belongs to another organizer (not_owner).")
+_E404 = _error("No such mob or task (mob_not_found, task_not_found).")
+_E409 = _error("The mob's state forbids this (mob_live, mob_closed, mob_not_draft, ...).")
+_E413 = _error("The body is larger than the configured limit (payload_too_large).")
+_E422 = _error("Well-formed but refused: zone or task rules (zone_self_intersects, ...).")
+
+_ZONE_CODES = [
+    "zone_malformed",
+    "zone_wrong_type",
+    "position_invalid",
+    "coordinate_not_numeric",
+    "coordinate_out_of_range",
+    "ring_not_closed",
+    "ring_too_few_positions",
+    "zone_crosses_antimeridian",
+    "zone_too_many_vertices",
+    "zone_self_intersects",
+    "zone_hole_outside_shell",
+    "zone_nested_rings",
+    "zone_interior_disconnected",
+    "zone_duplicate_rings",
+    "zone_invalid",
+    "zone_too_large",
+    "zone_too_small",
+]
+
+
+def openapi_document() -> dict:
+    mob_write = {
+        "title": {"type": "string", "maxLength": 120},
+        "description": {"type": "string", "maxLength": 5000},
+        "action": {"type": "string", "maxLength": 500, "description": "The prompt shown at GO."},
+        "zone": {"$ref": "#/components/schemas/Zone"},
+        "go_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with a UTC offset, in the future.",
+        },
+        "duration_s": {"type": "integer", "minimum": 10, "maximum": 21600},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Good Mob API",
+            "version": "0.1.0",
+            "description": (
+                "Organizers create mobs (an action zone, a schedule, a prompt) and their tasks; "
+                "anyone finds published mobs nearby. Every error has the shape "
+                '{"error": {"code", "message", "where"?}}. Coordinates are lon/lat (EPSG:4326), '
+                "distances in metres."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string", "examples": _ZONE_CODES},
+                                "message": {"type": "string"},
+                                "where": {
+                                    "type": "object",
+                                    "description": "field, JSON path, or lon/lat of the problem",
+                                },
+                            },
+                        }
+                    },
+                },
+                "Zone": {
+                    "type": "object",
+                    "description": (
+                        "A GeoJSON Polygon or MultiPolygon (RFC 7946): closed rings of at least "
+                        "4 positions, valid, within ±180/±90, not crossing the antimeridian, at "
+                        "most ZONE_MAX_VERTICES vertices and between ZONE_MIN_AREA_M2 and "
+                        "ZONE_MAX_AREA_M2 in area. Never repaired: refusals carry one of the "
+                        "codes listed in Error.code examples."
+                    ),
+                    "required": ["type", "coordinates"],
+                    "properties": {
+                        "type": {"enum": ["Polygon", "MultiPolygon"]},
+                        "coordinates": {"type": "array"},
+                    },
+                },
+                "SignUp": {
+                    "type": "object",
+                    "required": ["email", "password", "name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "email": {"type": "string", "format": "email"},
+                        "password": {"type": "string", "minLength": 8},
+                        "name": {"type": "string", "maxLength": 80},
+                    },
+                },
+                "LogIn": {
+                    "type": "object",
+                    "required": ["email", "password"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "email": {"type": "string"},
+                        "password": {"type": "string"},
+                    },
+                },
+                "Session": {
+                    "type": "object",
+                    "properties": {
+                        "organizer": {"type": "object"},
+                        "token": {"type": "string"},
+                        "token_type": {"const": "Bearer"},
+                        "expires_in_s": {"type": "integer"},
+                    },
+                },
+                "MobCreate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["title", "action", "zone", "go_at", "duration_s"],
+                    "properties": mob_write,
+                },
+                "MobPatch": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": mob_write,
+                },
+                "Timeline": {
+                    "type": "object",
+                    "description": "The phases in epoch milliseconds of server time.",
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "gather_at_ms": {"type": "integer"},
+                        "countdown_at_ms": {"type": "integer"},
+                        "go_at_ms": {"type": "integer"},
+                        "end_at_ms": {"type": "integer"},
+                    },
+                },
+                "Mob": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "description": {"type": "string"},
+                        "action": {"type": "string"},
+                        "status": {
+                            "enum": [
+                                "draft",
+                                "published",
+                                "gathering",
+                                "countdown",
+                                "action",
+                                "finished",
+                                "cancelled",
+                            ]
+                        },
+                        "zone": {"$ref": "#/components/schemas/Zone"},
+                        "gather_at": {"type": "string", "format": "date-time"},
+                        "countdown_at": {"type": "string", "format": "date-time"},
+                        "go_at": {"type": "string", "format": "date-time"},
+                        "end_at": {"type": "string", "format": "date-time"},
+                        "duration_s": {"type": "integer"},
+                        "timeline": {"$ref": "#/components/schemas/Timeline"},
+                        "organizer": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                        },
+                        "url": {"type": "string"},
+                        "task_count": {"type": "integer"},
+                        "distance_m": {
+                            "type": "number",
+                            "description": "Nearby search only: 0 when the point is inside.",
+                        },
+                    },
+                },
+                "NearbyMobs": {
+                    "type": "object",
+                    "properties": {
+                        "center": {"type": "object"},
+                        "radius_m": {"type": "number"},
+                        "mobs": {"type": "array", "items": {"$ref": "#/components/schemas/Mob"}},
+                    },
+                },
+                "GenerateTasks": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["spacing_m", "kind"],
+                    "properties": {
+                        "spacing_m": {"type": "number", "minimum": 5, "maximum": 5000},
+                        "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+                        "capacity": {"type": "integer", "minimum": 1, "default": 1},
+                        "grid": {"enum": ["hex", "square"], "default": "hex"},
+                        "label": {"type": "string", "description": "Label prefix."},
+                        "prompt": {"type": "string"},
+                        "replace": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "Delete the existing tasks first.",
+                        },
+                    },
+                },
+                "TaskCreate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["lat", "lon", "kind"],
+                    "properties": {
+                        "lat": {"type": "number"},
+                        "lon": {"type": "number"},
+                        "kind": {"type": "string"},
+                        "label": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "capacity": {"type": "integer", "minimum": 1, "default": 1},
+                    },
+                },
+                "TaskFeature": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "Feature"},
+                        "id": {"type": "integer"},
+                        "geometry": {"type": "object"},
+                        "properties": {"type": "object"},
+                    },
+                },
+                "TaskCollection": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "FeatureCollection"},
+                        "features": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/TaskFeature"},
+                        },
+                        "count": {"type": "integer"},
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document"}},
+                }
+            },
+            "/api/organizers": {
+                "post": {
+                    "summary": "Sign up as an organizer",
+                    "requestBody": _body("SignUp"),
+                    "responses": {
+                        "201": _json("Session", "Signed up; a bearer token"),
+                        "400": _E400,
+                        "409": _error("The email is taken (email_taken)."),
+                    },
+                }
+            },
+            "/api/sessions": {
+                "post": {
+                    "summary": "Log in",
+                    "requestBody": _body("LogIn"),
+                    "responses": {
+                        "201": _json("Session", "A new bearer token"),
+                        "400": _E400,
+                        "401": _error("Wrong email or password (credentials_invalid)."),
+                    },
+                }
+            },
+            "/api/organizers/me/mobs": {
+                "get": {
+                    "summary": "The organizer's own mobs, newest GO first",
+                    "security": _AUTH,
+                    "responses": {"200": {"description": "{mobs: [Mob]}"}, "401": _E401},
+                }
+            },
+            "/api/mobs": {
+                "get": {
+                    "summary": "Published, unfinished mobs near a point, nearest first",
+                    "parameters": [
+                        {
+                            "name": "lat",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "number"},
+                        },
+                        {
+                            "name": "lon",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "number"},
+                        },
+                        {
+                            "name": "radius_m",
+                            "in": "query",
+                            "schema": {"type": "number", "default": 5000, "maximum": 50000},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "default": 100},
+                        },
+                    ],
+                    "responses": {"200": _json("NearbyMobs", "Mobs with distance_m"), "400": _E400},
+                },
+                "post": {
+                    "summary": "Create a draft mob",
+                    "security": _AUTH,
+                    "requestBody": _body("MobCreate"),
+                    "responses": {
+                        "201": _json("Mob", "The new draft"),
+                        "400": _E400,
+                        "401": _E401,
+                        "413": _E413,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}": {
+                "parameters": [_MOB_ID],
+                "get": {
+                    "summary": "One mob (drafts only for their organizer)",
+                    "responses": {"200": _json("Mob", "The mob"), "404": _E404},
+                },
+                "patch": {
+                    "summary": "Change a mob; the zone only before it is live",
+                    "security": _AUTH,
+                    "requestBody": _body("MobPatch"),
+                    "responses": {
+                        "200": _json("Mob", "The changed mob"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/publish": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Publish a draft (needs a future go_at and at least one task)",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json("Mob", "Published"),
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/cancel": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Cancel a mob before it is finished",
+                    "security": _AUTH,
+                    "responses": {
+                        "200": _json("Mob", "Cancelled"),
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/tasks": {
+                "parameters": [_MOB_ID],
+                "get": {
+                    "summary": "The mob's tasks as a GeoJSON FeatureCollection",
+                    "responses": {"200": _json("TaskCollection", "Tasks"), "404": _E404},
+                },
+                "post": {
+                    "summary": "Place one task; it must lie inside the zone",
+                    "security": _AUTH,
+                    "requestBody": _body("TaskCreate"),
+                    "responses": {
+                        "201": _json("TaskFeature", "The task"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/tasks/generate": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Fill the zone with a hex or square grid of tasks",
+                    "security": _AUTH,
+                    "requestBody": _body("GenerateTasks"),
+                    "responses": {
+                        "201": _json("TaskCollection", "The generated tasks"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/tasks/{task_id}": {
+                "parameters": [
+                    _MOB_ID,
+                    {
+                        "name": "task_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "delete": {
+                    "summary": "Remove a task",
+                    "security": _AUTH,
+                    "responses": {
+                        "204": {"description": "Removed"},
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                    },
+                },
+            },
+        },
+    }

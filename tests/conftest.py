@@ -1,0 +1,108 @@
+"""Shared fixtures: one ``app`` per database backend (SQLite/SpatiaLite and PostGIS).
+
+Every test that uses ``app``, ``client`` or ``db`` runs once per backend. Locally a backend
+whose service is unreachable is skipped with a one-line reason; with CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from config import load_settings
+from server import create_app
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgis"]
+
+
+def unavailable(reason: str):
+    """Skip locally, fail in CI: a missing service is a failure there."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _postgis_database():
+    """Create a fresh database with PostGIS; return (url, drop callback)."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {type(exc).__name__}")
+    name = f"goodmob_test_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except Exception:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}"'))
+        unavailable("PostGIS extension not installed (apt-get install postgresql-15-postgis-3)")
+    engine.dispose()
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "goodmob.sqlite3"
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _postgis_database()
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url):
+    return load_settings(
+        {},
+        env="test",
+        database_url=database_url,
+        secret_key="test-secret-" + "x" * 32,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    application = create_app(settings)
+    yield application
+    application.extensions["goodmob.engine"].dispose()
+
+
+@pytest.fixture()
+def db(app):
+    """A session on the app's database; the tables are emptied before each test."""
+    engine = app.extensions["goodmob.engine"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE tasks, mobs, organizers RESTART IDENTITY CASCADE"))
+        else:
+            for table in ("tasks", "mobs", "organizers"):
+                conn.execute(text(f"DELETE FROM {table}"))
+    session = app.extensions["goodmob.sessions"]()
+    yield session
+    session.close()
+
+
+@pytest.fixture()
+def client(app, db):
+    return app.test_client()

@@ -1,0 +1,69 @@
+"""Factories that build test data through the real API (so it is validated like user data)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+# A real park: Volkspark am Weinberg, Berlin-Mitte (approximate outline, lon/lat).
+PARK = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [13.39797, 52.53300],
+            [13.40105, 52.53338],
+            [13.40262, 52.53225],
+            [13.40188, 52.53083],
+            [13.39905, 52.53049],
+            [13.39742, 52.53148],
+            [13.39797, 52.53300],
+        ]
+    ],
+}
+
+
+def future(minutes: float = 60) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_organizer(client, email: str | None = None, name: str = "Ada") -> str:
+    """Sign up an organizer through the API; return the bearer token."""
+    email = email or f"org-{secrets.token_hex(4)}@example.org"
+    r = client.post(
+        "/api/organizers", json={"email": email, "password": "correct horse", "name": name}
+    )
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["token"]
+
+
+def make_mob(client, token: str, **overrides) -> dict:
+    """Create a draft mob over PARK through the API; return its JSON."""
+    body = {
+        "title": "Clean the Weinberg park",
+        "description": "Bring gloves.",
+        "action": "Pick up the litter around your spot",
+        "zone": PARK,
+        "go_at": future(),
+        "duration_s": 60,
+        **overrides,
+    }
+    r = client.post("/api/mobs", json=body, headers=auth(token))
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def make_published_mob(client, token: str, spacing_m: float = 25, **overrides) -> dict:
+    mob = make_mob(client, token, **overrides)
+    r = client.post(
+        f"/api/mobs/{mob['id']}/tasks/generate",
+        json={"spacing_m": spacing_m, "kind": "litter"},
+        headers=auth(token),
+    )
+    assert r.status_code == 201, r.get_json()
+    r = client.post(f"/api/mobs/{mob['id']}/publish", headers=auth(token))
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()

@@ -1,0 +1,73 @@
+"""Organizer sign-up, log-in and bearer tokens (server/auth.py)."""
+
+import itsdangerous.timed
+from sqlalchemy import select
+
+from server.models import Organizer
+from tests.factories import auth, make_organizer
+
+
+def test_sign_up_returns_token_and_hashes_password(client, db):
+    r = client.post(
+        "/api/organizers",
+        json={"email": "Ada@Example.org", "password": "correct horse", "name": "Ada"},
+    )
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["token_type"] == "Bearer" and len(body["token"]) > 20
+    assert body["organizer"]["email"] == "ada@example.org"
+    stored = db.scalar(select(Organizer))
+    assert stored.password_hash.startswith("$argon2id$")
+    assert "correct horse" not in stored.password_hash
+    r = client.get("/api/organizers/me/mobs", headers=auth(body["token"]))
+    assert r.status_code == 200 and r.get_json() == {"mobs": []}
+
+
+def test_sign_up_refuses_duplicate_email_and_bad_fields(client):
+    make_organizer(client, email="dup@example.org")
+    r = client.post(
+        "/api/organizers", json={"email": "DUP@example.org", "password": "12345678", "name": "B"}
+    )
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "email_taken"
+    cases = [
+        ({"email": "nope", "password": "12345678", "name": "B"}, "email_invalid"),
+        ({"email": "b@example.org", "password": "short", "name": "B"}, "password_too_short"),
+        ({"email": "b@example.org", "password": "12345678"}, "field_missing"),
+        ({"email": "b@example.org", "password": 12345678, "name": "B"}, "field_wrong_type"),
+        ({"email": "b@example.org", "password": "12345678", "name": "B", "x": 1}, "field_unknown"),
+    ]
+    for body, code in cases:
+        r = client.post("/api/organizers", json=body)
+        assert r.status_code == 400, body
+        assert r.get_json()["error"]["code"] == code, body
+
+
+def test_log_in(client):
+    make_organizer(client, email="eve@example.org")
+    r = client.post("/api/sessions", json={"email": "eve@example.org", "password": "correct horse"})
+    assert r.status_code == 201
+    token = r.get_json()["token"]
+    assert client.get("/api/organizers/me/mobs", headers=auth(token)).status_code == 200
+    for email, password in (("eve@example.org", "wrong horse"), ("who@example.org", "x" * 9)):
+        r = client.post("/api/sessions", json={"email": email, "password": password})
+        assert r.status_code == 401
+        assert r.get_json()["error"]["code"] == "credentials_invalid"
+
+
+def test_tokens_forged_malformed_and_expired(client, monkeypatch):
+    token = make_organizer(client)
+    url = "/api/organizers/me/mobs"
+    r = client.get(url)
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth_required"
+    r = client.get(url, headers=auth(token[:-2] + "xx"))
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_invalid"
+    r = client.get(url, headers={"Authorization": f"Basic {token}"})
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_invalid"
+
+    # A token signed 31 days ago (the default lifetime is 30 days).
+    real_time = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() - 31 * 86400)
+    old = make_organizer(client)
+    monkeypatch.setattr(itsdangerous.timed.time, "time", real_time)
+    r = client.get(url, headers=auth(old))
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_expired"

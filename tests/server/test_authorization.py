@@ -1,0 +1,68 @@
+"""Every mutating endpoint: 401 without a valid token, 403 for an organizer who is not the owner."""
+
+import pytest
+
+from tests.factories import auth, make_organizer, make_published_mob
+
+# (method, url template, body) for every endpoint that changes a mob or its tasks.
+MUTATIONS = [
+    ("POST", "/api/mobs", {"title": "x"}),
+    ("PATCH", "/api/mobs/{mob}", {"title": "Hijacked"}),
+    ("POST", "/api/mobs/{mob}/publish", None),
+    ("POST", "/api/mobs/{mob}/cancel", None),
+    ("POST", "/api/mobs/{mob}/tasks/generate", {"spacing_m": 30, "kind": "litter"}),
+    ("POST", "/api/mobs/{mob}/tasks", {"lat": 52.532, "lon": 13.4, "kind": "food"}),
+    ("DELETE", "/api/mobs/{mob}/tasks/{task}", None),
+]
+
+
+@pytest.fixture()
+def owned(client):
+    token = make_organizer(client)
+    mob = make_published_mob(client, token, spacing_m=40)
+    task = client.get(f"/api/mobs/{mob['id']}/tasks").get_json()["features"][0]["id"]
+    return token, mob, task
+
+
+def _call(client, method, template, body, mob, task, headers):
+    url = template.format(mob=mob["id"], task=task)
+    return client.open(url, method=method, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(("method", "template", "body"), MUTATIONS)
+def test_without_or_with_a_bad_token_is_401(client, owned, method, template, body):
+    token, mob, task = owned
+    for headers, code in (
+        ({}, "auth_required"),
+        (auth("not-a-token"), "token_invalid"),
+        (auth(token + "x"), "token_invalid"),
+    ):
+        r = _call(client, method, template, body, mob, task, headers)
+        assert r.status_code == 401, (method, template, headers)
+        assert r.get_json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("method", "template", "body"), MUTATIONS[1:])
+def test_another_organizer_is_403_and_changes_nothing(client, owned, method, template, body):
+    token, mob, task = owned
+    intruder = make_organizer(client, name="Mallory")
+    r = _call(client, method, template, body, mob, task, auth(intruder))
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "not_owner"
+    after = client.get(f"/api/mobs/{mob['id']}").get_json()
+    assert after["title"] == mob["title"] and after["status"] == "published"
+    assert after["task_count"] == mob["task_count"]
+
+
+def test_every_mutating_route_is_covered(app):
+    """A new mutating endpoint must be added to MUTATIONS (and so get these checks)."""
+    covered = {
+        (m, t.replace("{mob}", "<mob_id>").replace("{task}", "<int:task_id>"))
+        for m, t, _ in MUTATIONS
+    }
+    public = {("POST", "/api/organizers"), ("POST", "/api/sessions")}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        for method in rule.methods - {"GET", "HEAD", "OPTIONS"}:
+            key = (method, rule.rule)
+            assert key in covered or key in public, f"{key} has no authorization test"

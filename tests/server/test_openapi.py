@@ -1,0 +1,27 @@
+"""The served OpenAPI document is valid and describes every API route."""
+
+import re
+
+from openapi_spec_validator import validate
+
+
+def test_openapi_document_is_valid_and_complete(app, client):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    spec = r.get_json()
+    validate(spec)
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        assert path in spec["paths"], f"{path} is not documented"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in spec["paths"][path], f"{method} {path} is not documented"
+
+
+def test_errors_have_one_shape(client, db):
+    for method, url in (("GET", "/api/nowhere"), ("PUT", "/api/mobs"), ("GET", "/api/mobs/zzz")):
+        r = client.open(url, method=method)
+        assert r.status_code in (404, 405)
+        error = r.get_json()["error"]
+        assert set(error) <= {"code", "message", "where"} and error["code"] and error["message"]
