@@ -1,6 +1,7 @@
 """Nearby search on 10,000 mobs: time of GET /api/mobs?lat=&lon=&radius_m= on each database.
 
-Usage: .venv/bin/python -m bench.nearby [--mobs 10000] [--queries 300] [--backend sqlite|postgis|both]
+Usage: .venv/bin/python -m bench.nearby [--mobs 10000] [--queries 300]
+       [--backend sqlite|postgis|both]
        [--write]   (write the result into docs/BENCHMARKS.md)
 
 Seeds published mobs with small square-ish zones (50–400 m across) spread uniformly over a
@@ -145,8 +146,7 @@ def main() -> int:
         "spread over 150 km × 110 km around Berlin; random query points in that region; "
         f"radius {args.radius_m:g} m. Target: well under 50 ms.",
         "",
-        f"Machine: {machine()}. Commit {git_revision()}, "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d')}.",
+        f"Machine: {machine()}. Commit {git_revision()}, {datetime.now(UTC).strftime('%Y-%m-%d')}.",
         "",
         "| backend | mobs found (mean) | HTTP p50 | HTTP p95 | HTTP max | query p50 | query p95 |",
         "|---|---|---|---|---|---|---|",

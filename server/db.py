@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Import shapely before SQLite loads SpatiaLite: SQLite dlopens extensions with RTLD_GLOBAL,
+# so SpatiaLite's system GEOS would otherwise bind shapely's GEOS calls to the wrong library
+# version (seen as "WKB output dimension must be 2 or 3" when writing geometries).
+import shapely  # noqa: F401, I001
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker

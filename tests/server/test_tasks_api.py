@@ -2,6 +2,7 @@
 
 from shapely.geometry import Point, shape
 
+import geo
 from tests.factories import PARK, auth, make_mob, make_organizer
 
 
@@ -18,8 +19,10 @@ def test_generate_tasks_every_25_m_inside_the_park(client, db):
     body = r.get_json()
     assert body["type"] == "FeatureCollection" and body["count"] == len(body["features"])
     zone = shape(PARK)
-    # The park is about 3.3 ha; one hex cell at 25 m spacing covers about 541 m².
-    assert 40 <= body["count"] <= 80
+    # The park is about 8.2 ha; a hex cell at 25 m spacing covers 25² × √3/2 ≈ 541 m², and
+    # cells cut by the boundary still get a task when more than 5 % of them is inside.
+    full_cells = geo.zone_area_m2(geo.parse_zone(PARK)) / (25**2 * 3**0.5 / 2)
+    assert full_cells <= body["count"] <= 1.3 * full_cells
     for feature in body["features"]:
         assert zone.covers(Point(feature["geometry"]["coordinates"]))
         assert feature["properties"]["capacity"] == 3
