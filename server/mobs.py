@@ -248,7 +248,8 @@ def nearby_mobs(
     The spatial index narrows the candidates to a bounding box; the database measures the
     geodesic distance (0 inside the zone) and sorts.
     """
-    min_lon, min_lat, max_lon, max_lat = geo.bbox_around(lon, lat, radius_m)
+    lon, lat, radius_m = float(lon), float(lat), float(radius_m)
+    min_lon, min_lat, max_lon, max_lat = map(float, geo.bbox_around(lon, lat, radius_m))
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
