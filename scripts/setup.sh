@@ -39,12 +39,20 @@ _find_python() {
 }
 
 setup_spatialite() {
-  if ls /usr/lib/*/mod_spatialite.so* /usr/lib/mod_spatialite.so* >/dev/null 2>&1; then return 0; fi
+  if compgen -G "/usr/lib/*/mod_spatialite.so*" >/dev/null ||
+     compgen -G "/usr/lib/mod_spatialite.so*" >/dev/null; then
+    return 0
+  fi
   if _can_apt; then
     _apt_install libsqlite3-mod-spatialite
   else
     die "SpatiaLite is missing. Install it with: sudo apt-get install libsqlite3-mod-spatialite"
   fi
+}
+
+# pip, without the warnings some machines' pip configuration prints for every package.
+_pip() {
+  "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
 }
 
 setup_python() {
@@ -58,8 +66,8 @@ setup_python() {
   want="$(_sha "$ROOT/requirements.txt")"
   if ! _stamp_ok pip "$want"; then
     say "installing Python packages (requirements.txt)"
-    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+    _pip install --upgrade pip
+    _pip install -r "$ROOT/requirements.txt"
     _stamp_set pip "$want"
   fi
 }

@@ -38,9 +38,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        JSON_SORT_KEYS=False,
         TESTING=settings.env == "test",
     )
+    app.json.sort_keys = False  # keep fields in the order the API documents them
     app.logger.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
 
     engine = make_engine(settings)
