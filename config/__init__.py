@@ -53,6 +53,14 @@ class Settings:
     countdown_lead_s: int = 60
     duration_min_s: int = 10
     duration_max_s: int = 6 * 3600
+    # Participants (see DESIGN.md "Geo rules": plausibility and privacy)
+    participant_token_max_age_s: int = 2 * 24 * 3600
+    location_max_accuracy_m: float = 100.0
+    location_max_speed_mps: float = 15.0
+    match_near_zone_m: float = 50.0
+    deed_radius_m: float = 30.0
+    deed_grace_s: int = 120
+    stats_min_interval_s: float = 0.5
     # Nearby search
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0

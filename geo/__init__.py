@@ -2,6 +2,7 @@
 
 from geo.distance import bbox_around, bearing_deg, distance_m, distance_to_zone_m, haversine_m
 from geo.errors import GeoError
+from geo.geofence import ZoneFix, fix_problem, zone_status
 from geo.projection import LocalProjection
 from geo.tasks import generate_task_points
 from geo.zones import ZoneLimits, parse_zone, point_in_zone, vertex_count, zone_area_m2
@@ -9,15 +10,18 @@ from geo.zones import ZoneLimits, parse_zone, point_in_zone, vertex_count, zone_
 __all__ = [
     "GeoError",
     "LocalProjection",
+    "ZoneFix",
     "ZoneLimits",
     "bbox_around",
     "bearing_deg",
     "distance_m",
     "distance_to_zone_m",
+    "fix_problem",
     "generate_task_points",
     "haversine_m",
     "parse_zone",
     "point_in_zone",
     "vertex_count",
     "zone_area_m2",
+    "zone_status",
 ]

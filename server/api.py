@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, mobs
+from server import auth, mobs, participants
 from server.app import db_session
 from server.errors import ApiError
-from server.models import Mob, Task
+from server.models import Deed, Mob, Task
 from server.openapi import openapi_document
 from server.validate import (
     get_bool,
@@ -255,7 +255,9 @@ def list_nearby():
 def get_mob(mob_id: str):
     session = db_session()
     mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
-    return jsonify(mob_json(mob, _task_count(session, mob)))
+    body = mob_json(mob, _task_count(session, mob))
+    body["counters"] = participants.counters(session, mob)
+    return jsonify(body)
 
 
 @api.patch("/mobs/<mob_id>")
@@ -373,3 +375,80 @@ def delete_task(mob_id: str, task_id: int):
     mobs.delete_task(session, mob, task_id)
     session.commit()
     return "", 204
+
+
+# --- participants and deeds -----------------------------------------------------------------
+
+
+@api.post("/mobs/<mob_id>/participants")
+def join_mob(mob_id: str):
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id)
+    data = json_body(request) if request.get_data(cache=True) else {}
+    reject_unknown(data, {"nickname", "ref"})
+    participant = participants.join_mob(
+        session,
+        mob,
+        nickname=get_str(data, "nickname", required=False, max_len=100),
+        ref=get_str(data, "ref", required=False, max_len=16),
+    )
+    session.commit()
+    token = participants.issue_token(participant, mob, current_app.config["SECRET_KEY"])
+    body = {
+        "participant": {
+            "id": participant.id,
+            "nickname": participant.nickname,
+            "ref_code": participant.ref_code,
+        },
+        "token": token,
+        "expires_in_s": _settings().participant_token_max_age_s,
+        "share_url": f"/m/{mob.id}?ref={participant.ref_code}",
+        "mob": mob_json(mob),
+    }
+    return jsonify(body), 201
+
+
+def _deed_json(deed: Deed) -> dict:
+    return {
+        "id": deed.id,
+        "deed_id": deed.deed_id,
+        "task": deed.task_id,
+        "status": deed.status,
+        "reason": deed.reason,
+        "distance_m": deed.distance_m,
+        "accuracy_m": deed.accuracy_m,
+        "created_at": _iso(deed.created_at),
+        "reviewed_at": _iso(deed.reviewed_at),
+    }
+
+
+@api.get("/mobs/<mob_id>/deeds")
+@auth.require_organizer
+def list_deeds(mob_id: str):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    query = select(Deed).where(Deed.mob_pk == mob.pk).order_by(Deed.id)
+    status = request.args.get("status")
+    if status is not None:
+        if status not in ("accepted", "flagged", "approved", "rejected"):
+            raise ApiError(
+                400,
+                "param_out_of_range",
+                "status must be accepted, flagged, approved or rejected.",
+                {"param": "status"},
+            )
+        query = query.where(Deed.status == status)
+    return jsonify({"deeds": [_deed_json(d) for d in session.scalars(query)]})
+
+
+@api.post("/mobs/<mob_id>/deeds/<int:deed_id>/review")
+@auth.require_organizer
+def review_deed(mob_id: str, deed_id: int):
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    data = json_body(request)
+    reject_unknown(data, {"verdict"})
+    verdict = get_str(data, "verdict", max_len=10)
+    deed = participants.review_deed(session, mob, deed_id, verdict, datetime.now(UTC))
+    session.commit()
+    return jsonify(_deed_json(deed))

@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
 
+    from server.realtime import register_namespaces
+
+    register_namespaces()
     socketio.init_app(
         app,
         async_mode=_async_mode(),

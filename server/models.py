@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -20,7 +22,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Organizer", "Mob", "Task", "MOB_STATUSES", "LIVE_STATUSES", "utcnow"]
+__all__ = [
+    "Base",
+    "Organizer",
+    "Mob",
+    "Task",
+    "Participant",
+    "Deed",
+    "MOB_STATUSES",
+    "LIVE_STATUSES",
+    "utcnow",
+]
 
 # draft → published → gathering → countdown → action → finished; cancelled before finished.
 MOB_STATUSES = ("draft", "published", "gathering", "countdown", "action", "finished", "cancelled")
@@ -123,7 +135,66 @@ class Task(Base):
     label: Mapped[str] = mapped_column(String(120), nullable=False, default="")
     prompt: Mapped[str] = mapped_column(Text, nullable=False, default="")
     capacity: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # How many participants hold this task; claimed atomically (assigned < capacity).
+    assigned: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     mob: Mapped[Mob] = relationship(back_populates="tasks")
+
+
+class Participant(Base):
+    """Someone who joined a mob without an account. Only the latest fix is kept."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mob_pk: Mapped[int] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    nickname: Mapped[str] = mapped_column(String(40), nullable=False)
+    nickname_chosen: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    ref_code: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
+    referred_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fix_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    zone_state: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    entered_zone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    mob: Mapped[Mob] = relationship()
+
+
+DEED_STATUSES = ("accepted", "flagged", "approved", "rejected")
+# Statuses that count as a deed done.
+COUNTED_DEED_STATUSES = ("accepted", "approved")
+
+
+class Deed(Base):
+    """A confirmed deed; ``deed_id`` is the client's UUID, so a replay never counts twice."""
+
+    __tablename__ = "deeds"
+    __table_args__ = (CheckConstraint(f"status IN {DEED_STATUSES!r}", name="ck_deeds_status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deed_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), nullable=False
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    distance_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

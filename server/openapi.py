@@ -254,6 +254,20 @@ def openapi_document() -> dict:
                         "capacity": {"type": "integer", "minimum": 1, "default": 1},
                     },
                 },
+                "JoinMob": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "nickname": {"type": "string", "minLength": 2, "maxLength": 24},
+                        "ref": {"type": "string", "description": "Referral code from a link."},
+                    },
+                },
+                "Review": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["verdict"],
+                    "properties": {"verdict": {"enum": ["approve", "reject"]}},
+                },
                 "TaskFeature": {
                     "type": "object",
                     "properties": {
@@ -439,6 +453,77 @@ def openapi_document() -> dict:
                         "404": _E404,
                         "409": _E409,
                         "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/participants": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Join a published mob without an account",
+                    "description": (
+                        "Body (optional): {nickname?, ref?}. Returns a participant token (use it "
+                        "in the Socket.IO auth payload of the /participant namespace), the "
+                        "participant's referral code and share_url. A nickname is generated "
+                        "when none is given."
+                    ),
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/JoinMob"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "{participant, token, expires_in_s, share_url, mob}"
+                        },
+                        "400": _error("nickname_invalid, nickname_refused, field_unknown, ..."),
+                        "404": _E404,
+                        "409": _error("The mob is closed or full (mob_closed, mob_full)."),
+                        "422": _error("The referral code is unknown (ref_unknown)."),
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/deeds": {
+                "parameters": [_MOB_ID],
+                "get": {
+                    "summary": "The mob's deeds, e.g. ?status=flagged for the review queue",
+                    "security": _AUTH,
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"enum": ["accepted", "flagged", "approved", "rejected"]},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "{deeds: [...]}"},
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/deeds/{deed_id}/review": {
+                "parameters": [
+                    _MOB_ID,
+                    {
+                        "name": "deed_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "post": {
+                    "summary": "Approve or reject a flagged deed",
+                    "security": _AUTH,
+                    "requestBody": _body("Review"),
+                    "responses": {
+                        "200": {"description": "The reviewed deed"},
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _error("No such deed (deed_not_found)."),
+                        "409": _error("The deed is not flagged (deed_not_flagged)."),
                     },
                 },
             },

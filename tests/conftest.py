@@ -94,9 +94,13 @@ def db(app):
     engine = app.extensions["goodmob.engine"]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE tasks, mobs, organizers RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE deeds, participants, tasks, mobs, organizers RESTART IDENTITY CASCADE"
+                )
+            )
         else:
-            for table in ("tasks", "mobs", "organizers"):
+            for table in ("deeds", "participants", "tasks", "mobs", "organizers"):
                 conn.execute(text(f"DELETE FROM {table}"))
     session = app.extensions["goodmob.sessions"]()
     yield session

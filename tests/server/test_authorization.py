@@ -13,6 +13,7 @@ MUTATIONS = [
     ("POST", "/api/mobs/{mob}/tasks/generate", {"spacing_m": 30, "kind": "litter"}),
     ("POST", "/api/mobs/{mob}/tasks", {"lat": 52.532, "lon": 13.4, "kind": "food"}),
     ("DELETE", "/api/mobs/{mob}/tasks/{task}", None),
+    ("POST", "/api/mobs/{mob}/deeds/{deed}/review", {"verdict": "approve"}),
 ]
 
 
@@ -25,7 +26,7 @@ def owned(client):
 
 
 def _call(client, method, template, body, mob, task, headers):
-    url = template.format(mob=mob["id"], task=task)
+    url = template.format(mob=mob["id"], task=task, deed=1)
     return client.open(url, method=method, json=body, headers=headers)
 
 
@@ -56,13 +57,33 @@ def test_another_organizer_is_403_and_changes_nothing(client, owned, method, tem
 def test_every_mutating_route_is_covered(app):
     """A new mutating endpoint must be added to MUTATIONS (and so get these checks)."""
     covered = {
-        (m, t.replace("{mob}", "<mob_id>").replace("{task}", "<int:task_id>"))
+        (
+            m,
+            t.replace("{mob}", "<mob_id>")
+            .replace("{task}", "<int:task_id>")
+            .replace("{deed}", "<int:deed_id>"),
+        )
         for m, t, _ in MUTATIONS
     }
-    public = {("POST", "/api/organizers"), ("POST", "/api/sessions")}
+    # Sign-up, log-in and joining a mob (participants have no account) need no token.
+    public = {
+        ("POST", "/api/organizers"),
+        ("POST", "/api/sessions"),
+        ("POST", "/api/mobs/<mob_id>/participants"),
+    }
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
         for method in rule.methods - {"GET", "HEAD", "OPTIONS"}:
             key = (method, rule.rule)
             assert key in covered or key in public, f"{key} has no authorization test"
+
+
+def test_deed_list_is_for_the_owner_only(client, owned):
+    token, mob, _task = owned
+    url = f"/api/mobs/{mob['id']}/deeds?status=flagged"
+    assert client.get(url).status_code == 401
+    r = client.get(url, headers=auth(make_organizer(client)))
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "not_owner"
+    r = client.get(url, headers=auth(token))
+    assert r.status_code == 200 and r.get_json() == {"deeds": []}
