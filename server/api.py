@@ -13,6 +13,7 @@ from server.app import db_session
 from server.errors import ApiError
 from server.models import Deed, Mob, Task
 from server.openapi import openapi_document
+from server.realtime import notify_task_assigned
 from server.validate import (
     get_bool,
     get_int,
@@ -372,8 +373,12 @@ def add_task(mob_id: str):
 def delete_task(mob_id: str, task_id: int):
     session = db_session()
     mob = _owned_mob(session, mob_id)
+    holders = participants.holders_of(session, task_id)
     mobs.delete_task(session, mob, task_id)
+    session.flush()
+    moved = participants.rematch(session, mob, holders)
     session.commit()
+    notify_task_assigned(session, moved)
     return "", 204
 
 

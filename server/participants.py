@@ -39,6 +39,8 @@ __all__ = [
     "report_location",
     "confirm_deed",
     "review_deed",
+    "holders_of",
+    "rematch",
     "counters",
     "task_json",
 ]
@@ -203,8 +205,24 @@ def _ensure_task(session: Session, participant: Participant, mob: Mob) -> Task |
     return task
 
 
-def _error(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
+def holders_of(session: Session, task_id: int) -> list[int]:
+    """Ids of the participants who hold ``task_id``."""
+    return list(session.scalars(select(Participant.id).where(Participant.task_id == task_id)))
+
+
+def rematch(
+    session: Session, mob: Mob, participant_ids: list[int]
+) -> list[tuple[int, Task | None]]:
+    """Match again the participants whose task was removed or closed (from their last fix)."""
+    results = []
+    for participant in session.scalars(
+        select(Participant).where(Participant.id.in_(participant_ids)).order_by(Participant.id)
+    ):
+        task = None
+        if participant.lat is not None:
+            task = _ensure_task(session, participant, mob)
+        results.append((participant.id, task))
+    return results
 
 
 def _number(data: dict, name: str, lo: float, hi: float) -> float:

@@ -19,7 +19,7 @@ from server.errors import ApiError, error_body
 from server.extensions import socketio
 from server.models import Mob, Participant
 
-__all__ = ["ParticipantNamespace", "register_namespaces", "push_stats"]
+__all__ = ["ParticipantNamespace", "register_namespaces", "push_stats", "notify_task_assigned"]
 
 # Per-process throttle of `stats` pushes: mob id → monotonic time of the last push.
 _last_stats: dict[str, float] = {}
@@ -109,6 +109,7 @@ class ParticipantNamespace(Namespace):
             raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
         socket_session["participant_id"] = participant.id
         socket_session["mob_id"] = mob.id
+        join_room(f"participant:{participant.id}")  # for messages to this phone alone
 
     def on_time_sync(self, data=None):
         t1 = time.time() * 1000
@@ -163,6 +164,18 @@ def snapshot(participant: Participant, mob: Mob) -> dict:
         "task": participants.task_json(task, participant) if task else None,
         "counters": participants.counters(session, mob),
     }
+
+
+def notify_task_assigned(session, moved) -> None:
+    """Tell each re-matched participant their new task (or None) on their own room."""
+    for participant_id, task in moved:
+        participant = session.get(Participant, participant_id)
+        socketio.emit(
+            "task_assigned",
+            {"task": participants.task_json(task, participant) if task else None},
+            to=f"participant:{participant_id}",
+            namespace="/participant",
+        )
 
 
 def register_namespaces() -> None:

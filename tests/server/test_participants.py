@@ -217,3 +217,18 @@ def test_positions_never_leave_the_participant(app, client, db, mob):
         assert "52.531234" not in text and "13.400567" not in text
     received = watcher.get_received(NS)
     assert all("lat" not in str(e.get("args")) for e in received if e["name"] == "stats")
+
+
+def test_removed_task_re_matches_its_people(app, client, db, mob):
+    sc = connect(app, join(client, mob["id"])["token"])
+    first = report(sc, *INSIDE)["task"]
+    sc.get_received(NS)
+    r = client.delete(f"/api/mobs/{mob['id']}/tasks/{first['id']}", headers=auth(mob["token"]))
+    assert r.status_code == 204
+    pushed = [e for e in sc.get_received(NS) if e["name"] == "task_assigned"]
+    assert len(pushed) == 1
+    new = pushed[0]["args"][0]["task"]
+    assert new is not None and new["id"] != first["id"]
+    db.expire_all()
+    assert db.get(Task, new["id"]).assigned == 1
+    assert report(sc, *INSIDE)["task"]["id"] == new["id"]
