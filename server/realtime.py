@@ -87,6 +87,10 @@ def _ack_errors(handler):
         except ApiError as exc:
             db_session().rollback()
             return error_body(exc.code, exc.message, exc.where)
+        except Exception:  # never leave a phone waiting for an ack that will not come
+            db_session().rollback()
+            current_app.logger.exception("socket event %s failed", handler.__name__)
+            return error_body("internal_error", "Something went wrong on our side.")
 
     wrapper.__name__ = handler.__name__
     return wrapper
