@@ -30,6 +30,7 @@ from server.models import (
     Task,
     utcnow,
 )
+from server.validate import get_number
 
 __all__ = [
     "TOKEN_SALT",
@@ -225,15 +226,25 @@ def rematch(
     return results
 
 
-def _number(data: dict, name: str, lo: float, hi: float) -> float:
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ApiError(400, "field_wrong_type", f"{name} must be a number.", {"field": name})
-    if not lo <= value <= hi:
-        raise ApiError(
-            400, "field_out_of_range", f"{name} must be within {lo}..{hi}.", {"field": name}
-        )
-    return float(value)
+def _fix_problem(
+    participant: Participant,
+    lon: float,
+    lat: float,
+    accuracy_m: float,
+    settings: Settings,
+    now: datetime,
+) -> str | None:
+    """Why this fix must not count, judged against the participant's last counted fix."""
+    previous = None
+    if participant.lat is not None and participant.fix_at is not None:
+        previous = (participant.lon, participant.lat, participant.fix_at.timestamp())
+    return geo.fix_problem(
+        accuracy_m,
+        settings.location_max_accuracy_m,
+        previous,
+        (lon, lat, now.timestamp()),
+        settings.location_max_speed_mps,
+    )
 
 
 def report_location(
@@ -248,19 +259,10 @@ def report_location(
     now = now or utcnow()
     if not isinstance(data, dict):
         raise ApiError(400, "body_not_object", "Send {lat, lon, accuracy_m, at}.")
-    lat = _number(data, "lat", -90, 90)
-    lon = _number(data, "lon", -180, 180)
-    accuracy_m = _number(data, "accuracy_m", 0, 1e7)
-    previous = None
-    if participant.lat is not None and participant.fix_at is not None:
-        previous = (participant.lon, participant.lat, participant.fix_at.timestamp())
-    problem = geo.fix_problem(
-        accuracy_m,
-        settings.location_max_accuracy_m,
-        previous,
-        (lon, lat, now.timestamp()),
-        settings.location_max_speed_mps,
-    )
+    lat = get_number(data, "lat", lo=-90, hi=90)
+    lon = get_number(data, "lon", lo=-180, hi=180)
+    accuracy_m = get_number(data, "accuracy_m", lo=0, hi=1e7)
+    problem = _fix_problem(participant, lon, lat, accuracy_m, settings, now)
     zone = to_shape(mob.zone)
     if problem is not None:
         # The fix does not count: not stored, and the participant is not "inside" on its word.
@@ -333,9 +335,9 @@ def confirm_deed(
         raise ApiError(
             400, "field_wrong_type", "task must be the id of your task.", {"field": "task"}
         )
-    lat = _number(data, "lat", -90, 90)
-    lon = _number(data, "lon", -180, 180)
-    accuracy_m = _number(data, "accuracy_m", 0, 1e7)
+    lat = get_number(data, "lat", lo=-90, hi=90)
+    lon = get_number(data, "lon", lo=-180, hi=180)
+    accuracy_m = get_number(data, "accuracy_m", lo=0, hi=1e7)
 
     end_at = mob.go_at + timedelta(seconds=mob.duration_s)
     if mob.status == "cancelled" or not (
@@ -350,16 +352,7 @@ def confirm_deed(
     task = session.get(Task, task_id)
     point = to_shape(task.point)
     distance = geo.distance_m(lon, lat, point.x, point.y)
-    previous = None
-    if participant.lat is not None and participant.fix_at is not None:
-        previous = (participant.lon, participant.lat, participant.fix_at.timestamp())
-    reason = geo.fix_problem(
-        accuracy_m,
-        settings.location_max_accuracy_m,
-        previous,
-        (lon, lat, now.timestamp()),
-        settings.location_max_speed_mps,
-    )
+    reason = _fix_problem(participant, lon, lat, accuracy_m, settings, now)
     if reason is None and distance > settings.deed_radius_m + accuracy_m:
         reason = "far_from_task"
     deed = Deed(
