@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from server import auth, mobs, participants
 from server.app import db_session
 from server.errors import ApiError
-from server.models import Deed, Mob, Task
+from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
 from server.openapi import openapi_document
 from server.realtime import notify_task_assigned
 from server.validate import (
@@ -310,7 +310,19 @@ def list_tasks(mob_id: str):
     session = db_session()
     mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
     tasks = session.scalars(select(Task).where(Task.mob_pk == mob.pk).order_by(Task.id)).all()
-    return jsonify(_feature_collection(tasks))
+    done = dict(
+        session.execute(
+            select(Deed.task_id, func.count())
+            .where(Deed.mob_pk == mob.pk, Deed.status.in_(COUNTED_DEED_STATUSES))
+            .group_by(Deed.task_id)
+        ).all()
+    )
+    return jsonify(
+        {
+            "type": "FeatureCollection",
+            "features": [mobs.task_feature(t, done.get(t.id, 0)) for t in tasks],
+        }
+    )
 
 
 @api.post("/mobs/<mob_id>/tasks/generate")

@@ -383,9 +383,9 @@ def delete_task(session: Session, mob: Mob, task_id: int) -> None:
     session.expire(mob, ["tasks"])
 
 
-def task_feature(task: Task) -> dict:
+def task_feature(task: Task, deeds_done: int | None = None) -> dict:
     point = to_shape(task.point)
-    return {
+    feature = {
         "type": "Feature",
         "id": task.id,
         "geometry": {"type": "Point", "coordinates": [point.x, point.y]},
@@ -395,9 +395,13 @@ def task_feature(task: Task) -> dict:
             "label": task.label,
             "prompt": task.prompt,
             "capacity": task.capacity,
+            "assigned": task.assigned,
             "status": task.status,
         },
     }
+    if deeds_done is not None:
+        feature["properties"]["deeds_done"] = deeds_done
+    return feature
 
 
 def zone_geojson(mob: Mob) -> dict:

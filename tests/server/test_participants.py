@@ -201,6 +201,12 @@ def test_deed_counts_once_and_flagged_deeds_are_reviewed(app, client, db, mob):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "deed_not_flagged"
     counters = client.get(f"/api/mobs/{mob['id']}").get_json()["counters"]
     assert counters["deeds_done"] == 2 and counters["deeds_flagged"] == 0
+    per_task = {
+        f["id"]: f["properties"]["deeds_done"]
+        for f in client.get(f"/api/mobs/{mob['id']}/tasks").get_json()["features"]
+    }
+    assert per_task[task["id"]] == 1 + (t3["id"] == task["id"])
+    assert sum(per_task.values()) == 2
 
 
 def test_positions_never_leave_the_participant(app, client, db, mob):
