@@ -30,13 +30,19 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def push_stats(mob: Mob, totals: dict) -> None:
-    """Push counters to the mob's rooms at most every STATS_MIN_INTERVAL_S (≤ 2/s)."""
+def push_stats(mob: Mob, totals: dict | None = None) -> None:
+    """Push counters to the mob's rooms at most every STATS_MIN_INTERVAL_S (≤ 2/s).
+
+    ``totals`` may be given when the caller has them; otherwise they are counted only when a
+    push is actually due (not on every location report).
+    """
     interval = _settings().stats_min_interval_s
     now = time.monotonic()
     last = _last_stats.get(mob.id, 0.0)
     if now - last >= interval:
         _last_stats[mob.id] = now
+        if totals is None:
+            totals = participants.counters(db_session(), mob)
         socketio.emit(
             "stats", {"mob": mob.id, **totals}, to=f"mob:{mob.id}", namespace="/participant"
         )
@@ -135,7 +141,7 @@ class ParticipantNamespace(Namespace):
         session = db_session()
         ack = participants.report_location(session, participant, mob, data, _settings())
         session.commit()
-        push_stats(mob, participants.counters(session, mob))
+        push_stats(mob)
         return ack
 
     @_ack_errors
