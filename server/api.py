@@ -119,6 +119,15 @@ def openapi():
 # --- organizers --------------------------------------------------------------------------
 
 
+def _session_body(organizer) -> dict:
+    return {
+        "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
+        "token": auth.issue_token(organizer),
+        "token_type": "Bearer",
+        "expires_in_s": _settings().organizer_token_max_age_s,
+    }
+
+
 @api.post("/organizers")
 def create_organizer():
     data = json_body(request)
@@ -140,13 +149,7 @@ def create_organizer():
     session = db_session()
     organizer = auth.sign_up(session, email, password, name)
     session.commit()
-    body = {
-        "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
-        "token": auth.issue_token(organizer),
-        "token_type": "Bearer",
-        "expires_in_s": _settings().organizer_token_max_age_s,
-    }
-    return jsonify(body), 201
+    return jsonify(_session_body(organizer)), 201
 
 
 @api.post("/sessions")
@@ -160,13 +163,7 @@ def create_session():
             400, "field_missing", "The field 'password' is required.", {"field": "password"}
         )
     organizer = auth.log_in(db_session(), email, password)
-    body = {
-        "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
-        "token": auth.issue_token(organizer),
-        "token_type": "Bearer",
-        "expires_in_s": _settings().organizer_token_max_age_s,
-    }
-    return jsonify(body), 201
+    return jsonify(_session_body(organizer)), 201
 
 
 @api.get("/organizers/me/mobs")
@@ -301,8 +298,12 @@ def cancel_mob(mob_id: str):
 # --- tasks --------------------------------------------------------------------------------
 
 
-def _feature_collection(tasks) -> dict:
-    return {"type": "FeatureCollection", "features": [mobs.task_feature(t) for t in tasks]}
+def _feature_collection(tasks, deeds_done: dict[int, int] | None = None) -> dict:
+    """Tasks as GeoJSON; with ``deeds_done`` (task id → count) each carries its counter."""
+    features = [
+        mobs.task_feature(t, None if deeds_done is None else deeds_done.get(t.id, 0)) for t in tasks
+    ]
+    return {"type": "FeatureCollection", "features": features}
 
 
 @api.get("/mobs/<mob_id>/tasks")
@@ -317,12 +318,7 @@ def list_tasks(mob_id: str):
             .group_by(Deed.task_id)
         ).all()
     )
-    return jsonify(
-        {
-            "type": "FeatureCollection",
-            "features": [mobs.task_feature(t, done.get(t.id, 0)) for t in tasks],
-        }
-    )
+    return jsonify(_feature_collection(tasks, done))
 
 
 @api.post("/mobs/<mob_id>/tasks/generate")

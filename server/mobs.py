@@ -279,10 +279,6 @@ def nearby_mobs(
     return [(mob, float(d)) for mob, d in rows]
 
 
-def _check_tasks_editable(mob: Mob) -> None:
-    _check_open(mob)
-
-
 def generate_tasks(
     session: Session,
     mob: Mob,
@@ -297,7 +293,7 @@ def generate_tasks(
     settings: Settings,
 ) -> list[Task]:
     """Fill the zone with a grid of tasks; with ``replace`` the old tasks go first."""
-    _check_tasks_editable(mob)
+    _check_open(mob)
     if mob.status in LIVE_STATUSES and replace:
         raise ApiError(
             409, "mob_live", "A live mob's tasks cannot all be replaced; add or remove them singly."
@@ -344,7 +340,7 @@ def add_task(
     settings: Settings,
 ) -> Task:
     """One task placed by hand; it must lie inside the zone (boundary included)."""
-    _check_tasks_editable(mob)
+    _check_open(mob)
     if not mob_zone(mob).covers(shapely.Point(lon, lat)):
         raise ApiError(
             422,
@@ -374,7 +370,7 @@ def add_task(
 
 
 def delete_task(session: Session, mob: Mob, task_id: int) -> None:
-    _check_tasks_editable(mob)
+    _check_open(mob)
     deleted = session.execute(
         delete(Task).where(Task.mob_pk == mob.pk, Task.id == task_id)
     ).rowcount
