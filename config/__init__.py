@@ -61,6 +61,21 @@ class Settings:
     deed_radius_m: float = 30.0
     deed_grace_s: int = 120
     stats_min_interval_s: float = 0.5
+    # Timeline and scheduler
+    scheduler: bool = True  # run the phase scheduler loop in `python -m server`
+    scheduler_max_sleep_s: float = 0.25  # longest wait before looking for schedule changes
+    start_now_lead_s: int = 30  # default lead time of "start now"
+    start_now_min_lead_s: int = 10  # shortest lead: long enough for every phone to hear it
+    event_replay_max: int = 200  # events kept per mob for reconnecting clients
+    announcement_max_chars: int = 280
+    # Crowd density for spectators (H3 cells; cells with fewer than k people are hidden)
+    density_resolution: int = 10
+    density_min_people: int = 5
+    density_min_interval_s: float = 2.0
+    # Scale-out: connections one process should be able to hold (open-file limit check)
+    max_connections: int = 10_000
+    workers: int = 1
+    redis_channel: str = "goodmob"  # Redis pub/sub channel of the Socket.IO message queue
     # Nearby search
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0
@@ -124,9 +139,23 @@ def _check(s: Settings) -> None:
         "duration_min_s",
         "duration_max_s",
         "nearby_limit",
+        "start_now_min_lead_s",
+        "event_replay_max",
+        "announcement_max_chars",
+        "density_min_people",
+        "max_connections",
+        "workers",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
+    if s.start_now_lead_s < s.start_now_min_lead_s:
+        raise ConfigError("START_NOW_LEAD_S must be at least START_NOW_MIN_LEAD_S")
+    if not 0 <= s.density_resolution <= 15:
+        raise ConfigError(f"DENSITY_RESOLUTION={s.density_resolution} must be between 0 and 15")
+    if s.workers > 1 and not s.redis_url:
+        raise ConfigError(
+            f"WORKERS={s.workers} needs REDIS_URL: processes share Socket.IO rooms through Redis"
+        )
     if s.zone_min_area_m2 >= s.zone_max_area_m2:
         raise ConfigError("ZONE_MIN_AREA_M2 must be smaller than ZONE_MAX_AREA_M2")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, mobs, participants
+from server import auth, mobs, participants, timeline
 from server.app import db_session
 from server.errors import ApiError
 from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
@@ -42,12 +42,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
 def mob_json(mob: Mob, task_count: int | None = None, distance_m: float | None = None) -> dict:
-    end_at = mob.go_at + timedelta(seconds=mob.duration_s)
     data = {
         "id": mob.id,
         "title": mob.title,
@@ -58,15 +53,10 @@ def mob_json(mob: Mob, task_count: int | None = None, distance_m: float | None =
         "gather_at": _iso(mob.gather_at),
         "countdown_at": _iso(mob.countdown_at),
         "go_at": _iso(mob.go_at),
-        "end_at": _iso(end_at),
+        "end_at": _iso(mob.end_at),
         "duration_s": mob.duration_s,
-        "timeline": {
-            "version": mob.timeline_version,
-            "gather_at_ms": _ms(mob.gather_at),
-            "countdown_at_ms": _ms(mob.countdown_at),
-            "go_at_ms": _ms(mob.go_at),
-            "end_at_ms": _ms(end_at),
-        },
+        "rehearsal": mob.rehearsal,
+        "timeline": timeline.timeline_json(mob),
         "organizer": {"name": mob.organizer.name},
         "url": f"/m/{mob.id}",
         "created_at": _iso(mob.created_at),
@@ -178,7 +168,7 @@ def my_mobs():
 
 # --- mobs ---------------------------------------------------------------------------------
 
-_MOB_FIELDS = {"title", "description", "action", "zone", "go_at", "duration_s"}
+_MOB_FIELDS = {"title", "description", "action", "zone", "go_at", "duration_s", "rehearsal"}
 
 
 def _mob_changes(data: dict, partial: bool) -> dict:
@@ -203,6 +193,8 @@ def _mob_changes(data: dict, partial: bool) -> dict:
         changes["duration_s"] = get_int(
             data, "duration_s", lo=s.duration_min_s, hi=s.duration_max_s, required=req
         )
+    if "rehearsal" in data:
+        changes["rehearsal"] = get_bool(data, "rehearsal", default=False)
     return changes
 
 
@@ -270,7 +262,12 @@ def update_mob(mob_id: str):
             400, "body_empty", f"Send at least one of: {', '.join(sorted(_MOB_FIELDS))}."
         )
     changes = _mob_changes(data, partial=True)
+    version = mob.timeline_version
     mobs.update_mob(session, mob, changes, _settings())
+    if mob.status != "draft" and (mob.timeline_version != version or "rehearsal" in changes):
+        timeline.record_event(
+            session, mob, "timeline", {"timeline": timeline.timeline_json(mob)}, _settings()
+        )
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
 
@@ -290,9 +287,74 @@ def publish_mob(mob_id: str):
 def cancel_mob(mob_id: str):
     session = db_session()
     mob = _owned_mob(session, mob_id)
-    mobs.cancel_mob(session, mob)
+    timeline.cancel(session, mob, _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+def postpone_target(data: dict, mob: Mob) -> datetime:
+    """The new GO of a postpone request: ``go_at`` (ISO 8601) or ``by_s`` seconds later."""
+    reject_unknown(data, {"mob", "go_at", "by_s"})
+    if ("go_at" in data) == ("by_s" in data):
+        raise ApiError(
+            400, "field_missing", "Send exactly one of go_at or by_s.", {"field": "go_at"}
+        )
+    if "by_s" in data:
+        return mob.go_at + timedelta(seconds=get_int(data, "by_s", lo=1, hi=7 * 24 * 3600))
+    return get_time(data, "go_at")
+
+
+def announcement_text(data: dict) -> str:
+    reject_unknown(data, {"mob", "text"})
+    return get_str(data, "text", max_len=_settings().announcement_max_chars)
+
+
+@api.post("/mobs/<mob_id>/start-now")
+@auth.require_organizer
+def start_now(mob_id: str):
+    data = json_body(request)
+    reject_unknown(data, {"lead_s"})
+    lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    timeline.start_now(session, mob, lead_s, _settings())
+    session.commit()
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+@api.post("/mobs/<mob_id>/postpone")
+@auth.require_organizer
+def postpone(mob_id: str):
+    data = json_body(request)
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    timeline.postpone(session, mob, postpone_target(data, mob), _settings())
+    session.commit()
+    return jsonify(mob_json(mob, _task_count(session, mob)))
+
+
+@api.post("/mobs/<mob_id>/announcements")
+@auth.require_organizer
+def announce(mob_id: str):
+    data = json_body(request)
+    text = announcement_text(data)
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    event = timeline.announce(session, mob, text, _settings())
+    session.commit()
+    return jsonify(event), 201
+
+
+@api.get("/mobs/<mob_id>/events")
+def list_events(mob_id: str):
+    """The mob's numbered events after ``after`` (for clients that poll instead of listening)."""
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
+    after = int(query_number(request.args, "after", lo=0, hi=2**62, required=False, default=0))
+    missed = timeline.missed_events(session, mob, after)
+    if missed is None:
+        raise ApiError(410, "events_gone", "Those events are no longer kept; load the mob afresh.")
+    return jsonify({"seq": mob.event_seq, "events": missed})
 
 
 # --- tasks --------------------------------------------------------------------------------
@@ -306,10 +368,8 @@ def _feature_collection(tasks, deeds_done: dict[int, int] | None = None) -> dict
     return {"type": "FeatureCollection", "features": features}
 
 
-@api.get("/mobs/<mob_id>/tasks")
-def list_tasks(mob_id: str):
-    session = db_session()
-    mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
+def tasks_feature_collection(session, mob: Mob) -> dict:
+    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it)."""
     tasks = session.scalars(select(Task).where(Task.mob_pk == mob.pk).order_by(Task.id)).all()
     done = dict(
         session.execute(
@@ -318,7 +378,14 @@ def list_tasks(mob_id: str):
             .group_by(Deed.task_id)
         ).all()
     )
-    return jsonify(_feature_collection(tasks, done))
+    return _feature_collection(tasks, done)
+
+
+@api.get("/mobs/<mob_id>/tasks")
+def list_tasks(mob_id: str):
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
+    return jsonify(tasks_feature_collection(session, mob))
 
 
 @api.post("/mobs/<mob_id>/tasks/generate")

@@ -65,13 +65,16 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
 
-    from server.realtime import register_namespaces
+    from server import timeline
+    from server.realtime import emit_mob_event, register_namespaces
 
+    timeline.install(app.extensions["goodmob.sessions"], emit_mob_event)
     register_namespaces()
     socketio.init_app(
         app,
         async_mode=_async_mode(),
         message_queue=settings.redis_url or None,
+        channel=settings.redis_channel,
         cors_allowed_origins=[],  # same origin only
     )
     return app

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 import geo
 from config import Settings
 from server.errors import ApiError
-from server.models import LISTED_STATUSES, LIVE_STATUSES, Mob, Organizer, Task, utcnow
+from server.models import (
+    CLOSED_STATUSES,
+    LISTED_STATUSES,
+    LIVE_STATUSES,
+    Mob,
+    Organizer,
+    Task,
+    utcnow,
+)
 
 __all__ = [
     "zone_limits",
@@ -39,7 +47,6 @@ __all__ = [
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ID_LEN = 8
-CLOSED_STATUSES = ("finished", "cancelled")
 
 
 def zone_limits(settings: Settings) -> geo.ZoneLimits:
@@ -70,6 +77,7 @@ def _new_public_id() -> str:
 def _schedule(mob: Mob, go_at: datetime, duration_s: int, settings: Settings) -> None:
     mob.go_at = go_at
     mob.duration_s = duration_s
+    mob.end_at = go_at + timedelta(seconds=duration_s)
     mob.gather_at = go_at - timedelta(seconds=settings.gather_lead_s)
     mob.countdown_at = go_at - timedelta(seconds=settings.countdown_lead_s)
 
@@ -96,6 +104,7 @@ def create_mob(
     go_at: datetime,
     duration_s: int,
     settings: Settings,
+    rehearsal: bool = False,
     now: datetime | None = None,
 ) -> Mob:
     """A new draft mob owned by ``organizer`` with a fresh short public id."""
@@ -108,6 +117,8 @@ def create_mob(
         zone=from_shape(zone, srid=4326),
         status="draft",
         timeline_version=1,
+        event_seq=0,
+        rehearsal=rehearsal,
     )
     _schedule(mob, go_at, duration_s, settings)
     for _attempt in range(5):
@@ -136,7 +147,14 @@ def update_mob(
         raise ApiError(
             409, "mob_live", "The zone cannot change once the mob is live.", {"field": "zone"}
         )
-    for name in ("title", "description", "action"):
+    if "rehearsal" in changes and mob.status in LIVE_STATUSES:
+        raise ApiError(
+            409,
+            "mob_live",
+            "Rehearsal mode is set before the mob goes live.",
+            {"field": "rehearsal"},
+        )
+    for name in ("title", "description", "action", "rehearsal"):
         if name in changes:
             setattr(mob, name, changes[name])
     if "zone" in changes:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -29,8 +30,10 @@ __all__ = [
     "Task",
     "Participant",
     "Deed",
+    "MobEvent",
     "MOB_STATUSES",
     "LIVE_STATUSES",
+    "CLOSED_STATUSES",
     "utcnow",
 ]
 
@@ -40,6 +43,8 @@ MOB_STATUSES = ("draft", "published", "gathering", "countdown", "action", "finis
 LIVE_STATUSES = ("gathering", "countdown", "action")
 # Statuses that a nearby search shows (published, not finished or cancelled).
 LISTED_STATUSES = ("published", *LIVE_STATUSES)
+# Statuses after which nothing about the mob changes any more.
+CLOSED_STATUSES = ("finished", "cancelled")
 TASK_STATUSES = ("open", "closed")
 
 
@@ -107,7 +112,15 @@ class Mob(Base):
     countdown_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     go_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     duration_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    # go_at + duration_s, stored so the scheduler can find due mobs with one indexed query.
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     timeline_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)
+    # Highest sequence number given to a server→client event of this mob (see MobEvent).
+    event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # A rehearsal runs the whole timeline; its deeds are kept but never counted.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # When the raw participant positions were deleted (after the mob ended).
+    positions_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -170,6 +183,23 @@ class Participant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     mob: Mapped[Mob] = relationship()
+
+
+class MobEvent(Base):
+    """One numbered server→client event of a mob, kept so a reconnecting client can catch up.
+
+    ``seq`` is allocated from ``Mob.event_seq`` in the same transaction as the change the event
+    announces, so every process sees one gap-free order per mob.
+    """
+
+    __tablename__ = "mob_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    payload: Mapped[dict] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 DEED_STATUSES = ("accepted", "flagged", "approved", "rejected")

@@ -77,6 +77,11 @@ def openapi_document() -> dict:
             "description": "ISO 8601 with a UTC offset, in the future.",
         },
         "duration_s": {"type": "integer", "minimum": 10, "maximum": 21600},
+        "rehearsal": {
+            "type": "boolean",
+            "default": False,
+            "description": "Run the whole timeline without counting deeds (set before live).",
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -169,13 +174,66 @@ def openapi_document() -> dict:
                 },
                 "Timeline": {
                     "type": "object",
-                    "description": "The phases in epoch milliseconds of server time.",
+                    "description": "The phases in epoch milliseconds of server time, the "
+                    "current phase and the texts shown; version grows with every change.",
                     "properties": {
                         "version": {"type": "integer"},
+                        "phase": {"type": "string"},
                         "gather_at_ms": {"type": "integer"},
                         "countdown_at_ms": {"type": "integer"},
                         "go_at_ms": {"type": "integer"},
                         "end_at_ms": {"type": "integer"},
+                        "rehearsal": {"type": "boolean"},
+                        "title": {"type": "string"},
+                        "action": {"type": "string"},
+                    },
+                },
+                "StartNow": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "lead_s": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Seconds from now to GO (default START_NOW_LEAD_S, "
+                            "at least START_NOW_MIN_LEAD_S).",
+                        }
+                    },
+                },
+                "Postpone": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "description": "Exactly one of go_at (later than the current) or by_s.",
+                    "properties": {
+                        "go_at": {"type": "string", "format": "date-time"},
+                        "by_s": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "Announcement": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string", "maxLength": 280}},
+                },
+                "MobEvent": {
+                    "type": "object",
+                    "description": "A numbered event (timeline, phase, announcement).",
+                    "properties": {"mob": {"type": "string"}, "seq": {"type": "integer"}},
+                },
+                "Events": {
+                    "type": "object",
+                    "properties": {
+                        "seq": {"type": "integer"},
+                        "events": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "event": {"type": "string"},
+                                    "data": {"$ref": "#/components/schemas/MobEvent"},
+                                },
+                            },
+                        },
                     },
                 },
                 "Mob": {
@@ -202,6 +260,7 @@ def openapi_document() -> dict:
                         "go_at": {"type": "string", "format": "date-time"},
                         "end_at": {"type": "string", "format": "date-time"},
                         "duration_s": {"type": "integer"},
+                        "rehearsal": {"type": "boolean"},
                         "timeline": {"$ref": "#/components/schemas/Timeline"},
                         "organizer": {
                             "type": "object",
@@ -415,6 +474,75 @@ def openapi_document() -> dict:
                         "403": _E403,
                         "404": _E404,
                         "409": _E409,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/start-now": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "GO in lead_s seconds (a new timeline version, broadcast)",
+                    "security": _AUTH,
+                    "requestBody": _body("StartNow"),
+                    "responses": {
+                        "200": _json("Mob", "Rescheduled"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/postpone": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Move GO later (a new timeline version, broadcast)",
+                    "security": _AUTH,
+                    "requestBody": _body("Postpone"),
+                    "responses": {
+                        "200": _json("Mob", "Rescheduled"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/announcements": {
+                "parameters": [_MOB_ID],
+                "post": {
+                    "summary": "Send a message to everyone of the mob (an announcement event)",
+                    "security": _AUTH,
+                    "requestBody": _body("Announcement"),
+                    "responses": {
+                        "201": _json("MobEvent", "Sent"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                    },
+                },
+            },
+            "/api/mobs/{mob_id}/events": {
+                "parameters": [
+                    _MOB_ID,
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "description": "The last sequence number the client saw.",
+                    },
+                ],
+                "get": {
+                    "summary": "The mob's numbered events after a sequence number",
+                    "responses": {
+                        "200": _json("Events", "Events in order"),
+                        "404": _E404,
+                        "410": _error("Some were trimmed: reload the mob (events_gone)."),
                     },
                 },
             },

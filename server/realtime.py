@@ -13,39 +13,71 @@ from flask import current_app
 from flask_socketio import Namespace, join_room
 from sqlalchemy import select
 
-from server import participants
+from server import density, mobs, participants, timeline
 from server.app import db_session
+from server.auth import organizer_from_token
 from server.errors import ApiError, error_body
 from server.extensions import socketio
 from server.models import Mob, Participant
 
-__all__ = ["ParticipantNamespace", "register_namespaces", "push_stats", "notify_task_assigned"]
+__all__ = [
+    "ParticipantNamespace",
+    "LiveNamespace",
+    "OrganizerNamespace",
+    "register_namespaces",
+    "push_stats",
+    "notify_task_assigned",
+    "notify_task_ids",
+    "emit_mob_event",
+    "snapshot",
+    "spectator_snapshot",
+]
 
 # Per-process throttle of `stats` pushes: mob id → monotonic time of the last push.
 _last_stats: dict[str, float] = {}
 _pending_stats: set[str] = set()
+# Per-process throttle of `density` pushes to spectators.
+_last_density: dict[str, float] = {}
 
 
 def _settings():
     return current_app.config["SETTINGS"]
 
 
+def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
+    """Counters to every audience; crowd density to spectators when it is due."""
+    if totals is None:
+        totals = participants.counters(session, mob)
+    payload = {"mob": mob.id, "seq": mob.event_seq, **totals}
+    for namespace, room in _audiences(mob.id):
+        socketio.emit("stats", payload, to=room, namespace=namespace)
+    s = _settings()
+    now = time.monotonic()
+    if now - _last_density.get(mob.id, 0.0) >= s.density_min_interval_s:
+        _last_density[mob.id] = now
+        cells = density.density_json(session, mob, s)
+        for namespace, room in _audiences(mob.id)[1:]:  # spectators and organizer only
+            socketio.emit(
+                "density",
+                {"mob": mob.id, "seq": mob.event_seq, **cells},
+                to=room,
+                namespace=namespace,
+            )
+
+
 def push_stats(mob: Mob, totals: dict | None = None) -> None:
     """Push counters to the mob's rooms at most every STATS_MIN_INTERVAL_S (≤ 2/s).
 
     ``totals`` may be given when the caller has them; otherwise they are counted only when a
-    push is actually due (not on every location report).
+    push is actually due (not on every location report). A change inside the quiet interval
+    schedules one trailing push, so the last change is always pushed.
     """
     interval = _settings().stats_min_interval_s
     now = time.monotonic()
     last = _last_stats.get(mob.id, 0.0)
     if now - last >= interval:
         _last_stats[mob.id] = now
-        if totals is None:
-            totals = participants.counters(db_session(), mob)
-        socketio.emit(
-            "stats", {"mob": mob.id, **totals}, to=f"mob:{mob.id}", namespace="/participant"
-        )
+        _emit_stats(db_session(), mob, totals)
         return
     if mob.id in _pending_stats:
         return  # a trailing push is already scheduled; it will read fresh counters
@@ -60,17 +92,11 @@ def push_stats(mob: Mob, totals: dict | None = None) -> None:
             session = db_session()
             try:
                 fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
+                if fresh is not None:
+                    _last_stats[mob_id] = time.monotonic()
+                    _emit_stats(session, fresh, None)
             except Exception:  # the database went away (shutdown); the next event pushes again
                 app.logger.warning("stats push for mob %s skipped", mob_id, exc_info=True)
-                return
-            if fresh is not None:
-                _last_stats[mob_id] = time.monotonic()
-                socketio.emit(
-                    "stats",
-                    {"mob": mob_id, **participants.counters(session, fresh)},
-                    to=f"mob:{mob_id}",
-                    namespace="/participant",
-                )
 
     socketio.start_background_task(trailing)
 
@@ -122,9 +148,7 @@ class ParticipantNamespace(Namespace):
         join_room(f"participant:{participant.id}")  # for messages to this phone alone
 
     def on_time_sync(self, data=None):
-        t1 = time.time() * 1000
-        t0 = data.get("t0") if isinstance(data, dict) else None
-        return {"t0": t0, "t1": t1, "t2": time.time() * 1000}
+        return _time_sync(data)
 
     @_ack_errors
     def on_join_mob(self, data):
@@ -133,7 +157,7 @@ class ParticipantNamespace(Namespace):
         if wanted != mob.id:
             raise ApiError(403, "wrong_mob", "This token belongs to another mob.")
         join_room(f"mob:{mob.id}")
-        return snapshot(participant, mob)
+        return snapshot(participant, mob, data.get("last_seq"))
 
     @_ack_errors
     def on_report_location(self, data):
@@ -155,16 +179,128 @@ class ParticipantNamespace(Namespace):
         return ack
 
 
-def snapshot(participant: Participant, mob: Mob) -> dict:
+def _time_sync(data) -> dict:
+    """NTP-style timestamps: the client's t0 back, with server receive and send times."""
+    t1 = time.time() * 1000
+    t0 = data.get("t0") if isinstance(data, dict) else None
+    return {"t0": t0, "t1": t1, "t2": time.time() * 1000}
+
+
+def _watched_mob(data) -> Mob:
+    mob_id = data.get("mob") if isinstance(data, dict) else None
+    if not isinstance(mob_id, str):
+        raise ApiError(400, "field_missing", "Send {mob: <mob id>}.", {"field": "mob"})
+    return mobs.get_mob(db_session(), mob_id)  # drafts are not watchable: 404
+
+
+def _mob_from(data, organizer) -> Mob:
+    mob_id = data.get("mob") if isinstance(data, dict) else None
+    if not isinstance(mob_id, str):
+        raise ApiError(400, "field_missing", "Send {mob: <mob id>}.", {"field": "mob"})
+    mob = mobs.get_mob(db_session(), mob_id, organizer, any_owner=True)
+    mobs.require_owner(mob, organizer)
+    return mob
+
+
+class LiveNamespace(Namespace):
+    """Spectators: no account, no token; they never receive an individual's position."""
+
+    def on_time_sync(self, data=None):
+        return _time_sync(data)
+
+    @_ack_errors
+    def on_watch_mob(self, data):
+        mob = _watched_mob(data)
+        join_room(f"mob:{mob.id}:live")
+        return spectator_snapshot(mob, data.get("last_seq"))
+
+
+class OrganizerNamespace(Namespace):
+    """The organizer's controls and view; authenticated with the organizer token."""
+
+    def on_connect(self, auth=None):
+        from flask import session as socket_session
+
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
+            raise ConnectionRefusedError(
+                {"code": "auth_required", "message": "Connect with auth {token}."}
+            )
+        try:
+            organizer = organizer_from_token(db_session(), token)
+        except ApiError as exc:
+            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+        socket_session["organizer_id"] = organizer.id
+
+    def _organizer(self):
+        from flask import session as socket_session
+
+        from server.models import Organizer
+
+        organizer = db_session().get(Organizer, socket_session.get("organizer_id"))
+        if organizer is None:
+            raise ApiError(401, "organizer_gone", "This organizer no longer exists.")
+        return organizer
+
+    def on_time_sync(self, data=None):
+        return _time_sync(data)
+
+    @_ack_errors
+    def on_watch_mob(self, data):
+        mob = _mob_from(data, self._organizer())
+        join_room(f"mob:{mob.id}:org")
+        body = spectator_snapshot(mob, data.get("last_seq"))
+        return body
+
+    @_ack_errors
+    def on_start_now(self, data):
+        from server.validate import get_int
+
+        mob = _mob_from(data, self._organizer())
+        s = _settings()
+        lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
+        timeline.start_now(db_session(), mob, lead_s, s)
+        db_session().commit()
+        return {"timeline": timeline.timeline_json(mob)}
+
+    @_ack_errors
+    def on_postpone(self, data):
+        from server.api import postpone_target
+
+        mob = _mob_from(data, self._organizer())
+        timeline.postpone(db_session(), mob, postpone_target(data, mob), _settings())
+        db_session().commit()
+        return {"timeline": timeline.timeline_json(mob)}
+
+    @_ack_errors
+    def on_cancel(self, data):
+        mob = _mob_from(data, self._organizer())
+        timeline.cancel(db_session(), mob, _settings())
+        db_session().commit()
+        return {"timeline": timeline.timeline_json(mob)}
+
+    @_ack_errors
+    def on_announce(self, data):
+        from server.api import announcement_text
+
+        mob = _mob_from(data, self._organizer())
+        event = timeline.announce(db_session(), mob, announcement_text(data), _settings())
+        db_session().commit()
+        return {"announcement": event}
+
+
+def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
+    """A participant's view of the mob: timeline, own task and counters (never others)."""
     from server.api import mob_json
     from server.models import Task
 
     session = db_session()
     task = session.get(Task, participant.task_id) if participant.task_id else None
-    mob_data = mob_json(mob)
     return {
-        "mob": mob_data,
-        "timeline": mob_data["timeline"],
+        "mob": mob_json(mob),
+        "timeline": timeline.timeline_json(mob),
+        "phase": mob.status,
+        "seq": mob.event_seq,
         "server_time_ms": int(time.time() * 1000),
         "me": {
             "nickname": participant.nickname,
@@ -173,6 +309,26 @@ def snapshot(participant: Participant, mob: Mob) -> dict:
         },
         "task": participants.task_json(task, participant) if task else None,
         "counters": participants.counters(session, mob),
+        "missed": timeline.missed_events(session, mob, last_seq),
+    }
+
+
+def spectator_snapshot(mob: Mob, last_seq=None) -> dict:
+    """What a spectator sees: the mob, tasks by state, counters, density; no one's position."""
+    from server.api import mob_json, tasks_feature_collection
+
+    session = db_session()
+    s = _settings()
+    return {
+        "mob": mob_json(mob),
+        "timeline": timeline.timeline_json(mob),
+        "phase": mob.status,
+        "seq": mob.event_seq,
+        "server_time_ms": int(time.time() * 1000),
+        "tasks": tasks_feature_collection(session, mob),
+        "counters": participants.counters(session, mob),
+        "density": density.density_json(session, mob, s),
+        "missed": timeline.missed_events(session, mob, last_seq),
     }
 
 
@@ -188,11 +344,40 @@ def notify_task_assigned(session, moved) -> None:
         )
 
 
+def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:
+    """``notify_task_assigned`` for ``[(participant id, task id or None)]``."""
+    from server.models import Task
+
+    notify_task_assigned(
+        session, [(pid, session.get(Task, tid) if tid else None) for pid, tid in moved]
+    )
+
+
+def emit_mob_event(mob_id: str, name: str, payload: dict) -> None:
+    """Send a numbered event to every audience of the mob (through Redis when configured)."""
+    for namespace, room in _audiences(mob_id):
+        socketio.emit(name, payload, to=room, namespace=namespace)
+
+
+def _audiences(mob_id: str) -> tuple[tuple[str, str], ...]:
+    return (
+        ("/participant", f"mob:{mob_id}"),
+        ("/live", f"mob:{mob_id}:live"),
+        ("/organizer", f"mob:{mob_id}:org"),
+    )
+
+
 def register_namespaces() -> None:
     """Attach the namespaces to the module-level SocketIO, once; call before ``init_app``.
 
     ``init_app`` registers every handler in ``socketio.namespace_handlers`` with the new
     Socket.IO server, so later apps (tests build one per database) get them too.
     """
-    if not any(h.namespace == "/participant" for h in socketio.namespace_handlers):
-        socketio.on_namespace(ParticipantNamespace("/participant"))
+    registered = {h.namespace for h in socketio.namespace_handlers}
+    for namespace, cls in (
+        ("/participant", ParticipantNamespace),
+        ("/live", LiveNamespace),
+        ("/organizer", OrganizerNamespace),
+    ):
+        if namespace not in registered:
+            socketio.on_namespace(cls(namespace))

@@ -96,11 +96,12 @@ def db(app):
         if engine.dialect.name == "postgresql":
             conn.execute(
                 text(
-                    "TRUNCATE deeds, participants, tasks, mobs, organizers RESTART IDENTITY CASCADE"
+                    "TRUNCATE mob_events, deeds, participants, tasks, mobs, organizers "
+                    "RESTART IDENTITY CASCADE"
                 )
             )
         else:
-            for table in ("deeds", "participants", "tasks", "mobs", "organizers"):
+            for table in ("mob_events", "deeds", "participants", "tasks", "mobs", "organizers"):
                 conn.execute(text(f"DELETE FROM {table}"))
     session = app.extensions["goodmob.sessions"]()
     yield session

@@ -14,6 +14,9 @@ MUTATIONS = [
     ("POST", "/api/mobs/{mob}/tasks", {"lat": 52.532, "lon": 13.4, "kind": "food"}),
     ("DELETE", "/api/mobs/{mob}/tasks/{task}", None),
     ("POST", "/api/mobs/{mob}/deeds/{deed}/review", {"verdict": "approve"}),
+    ("POST", "/api/mobs/{mob}/start-now", {"lead_s": 20}),
+    ("POST", "/api/mobs/{mob}/postpone", {"by_s": 600}),
+    ("POST", "/api/mobs/{mob}/announcements", {"text": "Free pizza!"}),
 ]
 
 
@@ -52,6 +55,9 @@ def test_another_organizer_is_403_and_changes_nothing(client, owned, method, tem
     after = client.get(f"/api/mobs/{mob['id']}").get_json()
     assert after["title"] == mob["title"] and after["status"] == "published"
     assert after["task_count"] == mob["task_count"]
+    assert after["timeline"]["version"] == mob["timeline"]["version"]
+    assert after["go_at"] == mob["go_at"]
+    assert client.get(f"/api/mobs/{mob['id']}/events").get_json()["events"] == []
 
 
 def test_every_mutating_route_is_covered(app):

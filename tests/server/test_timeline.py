@@ -1,0 +1,253 @@
+"""Timeline, numbered events, organizer controls and the phase scheduler (in-process)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from server import scheduler, socketio, timeline
+from server.models import Mob, MobEvent, Participant
+from tests.factories import auth, make_organizer, make_published_mob
+
+P, LIVE, ORG = "/participant", "/live", "/organizer"
+INSIDE = (52.5320, 13.4000)
+
+
+@pytest.fixture()
+def mob(client):
+    token = make_organizer(client)
+    m = make_published_mob(client, token, spacing_m=40)
+    m["token"] = token
+    return m
+
+
+def join(client, app, mob_id):
+    r = client.post(f"/api/mobs/{mob_id}/participants", json={})
+    assert r.status_code == 201
+    sc = socketio.test_client(app, namespace=P, auth={"token": r.get_json()["token"]})
+    assert sc.is_connected(P)
+    return sc
+
+
+def events(sc, namespace, name=None):
+    got = [e for e in sc.get_received(namespace) if name is None or e["name"] == name]
+    return [(e["name"], e["args"][0]) for e in got]
+
+
+def shift_schedule(db, mob_id, go_in_s, duration_s=60):
+    """Move the stored schedule so GO is ``go_in_s`` from now (negative: in the past)."""
+    go = datetime.now(UTC) + timedelta(seconds=go_in_s)
+    db.execute(
+        update(Mob)
+        .where(Mob.id == mob_id)
+        .values(
+            go_at=go,
+            gather_at=go - timedelta(seconds=900),
+            countdown_at=go - timedelta(seconds=60),
+            end_at=go + timedelta(seconds=duration_s),
+            duration_s=duration_s,
+        )
+    )
+    db.commit()
+
+
+def tick(app, db):
+    with app.app_context():
+        scheduler.tick(db, app.config["SETTINGS"])
+
+
+def test_timeline_in_join_snapshot_and_rest(app, client, mob):
+    sc = join(client, app, mob["id"])
+    snap = sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    tl = snap["timeline"]
+    assert tl["version"] == 1 and tl["phase"] == "published" and snap["seq"] == 0
+    assert tl["go_at_ms"] - tl["countdown_at_ms"] == 60_000
+    assert tl["action"] == mob["action"] and tl["rehearsal"] is False
+    assert snap["missed"] is None  # no last_seq: a fresh snapshot
+    assert client.get(f"/api/mobs/{mob['id']}").get_json()["timeline"] == tl
+
+
+def test_scheduler_moves_phases_once_and_emits_to_every_audience(app, client, db, mob):
+    sc = join(client, app, mob["id"])
+    sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    live = socketio.test_client(app, namespace=LIVE)
+    assert live.emit("watch_mob", {"mob": mob["id"]}, namespace=LIVE, callback=True)["seq"] == 0
+    shift_schedule(db, mob["id"], go_in_s=30)  # gathering and countdown are both overdue
+    tick(app, db)
+    tick(app, db)  # a second loop finds nothing more to do
+    phases = events(sc, P, "phase")
+    assert [(d["phase"], d["seq"]) for _, d in phases] == [("countdown", 1)]
+    assert [d["phase"] for _, d in events(live, LIVE, "phase")] == ["countdown"]
+    shift_schedule(db, mob["id"], go_in_s=-1)
+    tick(app, db)
+    [(_, action)] = events(sc, P, "phase")
+    assert action["phase"] == "action" and action["seq"] == 2
+    stored = db.scalars(select(MobEvent.event).join(Mob).where(Mob.id == mob["id"])).all()
+    assert stored == ["phase", "phase"]
+
+
+def test_compare_and_set_lets_one_of_two_schedulers_win(app, client, db, mob):
+    shift_schedule(db, mob["id"], go_in_s=-1)
+    sessions = app.extensions["goodmob.sessions"]
+    first, second = sessions(), sessions()
+    try:
+        a = first.scalar(select(Mob).where(Mob.id == mob["id"]))
+        b = second.scalar(select(Mob).where(Mob.id == mob["id"]))
+        now = datetime.now(UTC)
+        settings = app.config["SETTINGS"]
+        with app.app_context():
+            assert scheduler.advance(first, a, now, settings) == "action"
+            assert scheduler.advance(second, b, now, settings) is None
+    finally:
+        first.close()
+        second.close()
+    assert db.scalar(select(Mob.event_seq).where(Mob.id == mob["id"])) == 1
+
+
+def test_start_now_postpone_announce_and_replay(app, client, db, mob):
+    sc = join(client, app, mob["id"])
+    sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    h = auth(mob["token"])
+    r = client.post(f"/api/mobs/{mob['id']}/start-now", json={"lead_s": 45}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    go_ms = r.get_json()["timeline"]["go_at_ms"]
+    assert abs(go_ms - (datetime.now(UTC).timestamp() * 1000 + 45_000)) < 5_000
+    r = client.post(f"/api/mobs/{mob['id']}/postpone", json={"by_s": 120}, headers=h)
+    assert r.get_json()["timeline"]["go_at_ms"] == go_ms + 120_000
+    assert r.get_json()["timeline"]["version"] == 3
+    r = client.post(
+        f"/api/mobs/{mob['id']}/announcements", json={"text": "Gloves at the gate"}, headers=h
+    )
+    assert r.status_code == 201 and r.get_json()["seq"] == 3
+    got = events(sc, P)
+    assert [(n, d["seq"]) for n, d in got if n != "stats"] == [
+        ("timeline", 1),
+        ("timeline", 2),
+        ("announcement", 3),
+    ]
+    # A client that saw only seq 1 catches up on 2 and 3, in order.
+    snap = sc.emit("join_mob", {"mob": mob["id"], "last_seq": 1}, namespace=P, callback=True)
+    assert [(m["event"], m["data"]["seq"]) for m in snap["missed"]] == [
+        ("timeline", 2),
+        ("announcement", 3),
+    ]
+    assert snap["missed"][1]["data"]["text"] == "Gloves at the gate"
+    # A number the mob never gave out gets a fresh snapshot instead.
+    snap = sc.emit("join_mob", {"mob": mob["id"], "last_seq": 99}, namespace=P, callback=True)
+    assert snap["missed"] is None and snap["seq"] == 3
+    r = client.get(f"/api/mobs/{mob['id']}/events?after=2")
+    assert [e["event"] for e in r.get_json()["events"]] == ["announcement"]
+
+
+def test_trimmed_events_give_a_fresh_snapshot(app, client, db, mob):
+    h = auth(mob["token"])
+    keep = app.config["SETTINGS"].event_replay_max
+    with app.app_context():
+        m = db.scalar(select(Mob).where(Mob.id == mob["id"]))
+        for i in range(keep + 20):
+            timeline.record_event(db, m, "announcement", {"text": str(i)}, app.config["SETTINGS"])
+        db.commit()
+    r = client.get(f"/api/mobs/{mob['id']}/events?after=1")
+    assert r.status_code == 410 and r.get_json()["error"]["code"] == "events_gone"
+    r = client.get(f"/api/mobs/{mob['id']}/events?after={keep}", headers=h)
+    assert len(r.get_json()["events"]) == 20
+
+
+def test_control_errors(client, db, mob):
+    h = auth(mob["token"])
+    url = f"/api/mobs/{mob['id']}"
+    r = client.post(f"{url}/start-now", json={"lead_s": 2}, headers=h)
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "lead_too_short"
+    r = client.post(f"{url}/postpone", json={"by_s": 60, "go_at": mob["go_at"]}, headers=h)
+    assert r.status_code == 400
+    r = client.post(f"{url}/postpone", json={"go_at": mob["go_at"]}, headers=h)
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "postpone_not_later"
+    r = client.post(f"{url}/announcements", json={"text": "x" * 281}, headers=h)
+    assert r.status_code == 400
+    shift_schedule(db, mob["id"], go_in_s=-1)
+    db.execute(update(Mob).where(Mob.id == mob["id"]).values(status="action"))
+    db.commit()
+    r = client.post(f"{url}/start-now", json={}, headers=h)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "mob_started"
+    r = client.post(f"{url}/cancel", headers=h)
+    assert r.status_code == 200
+    r = client.post(f"{url}/announcements", json={"text": "too late"}, headers=h)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "mob_closed"
+
+
+def test_postponing_a_countdown_goes_back_to_gathering(app, client, db, mob):
+    shift_schedule(db, mob["id"], go_in_s=30)
+    tick(app, db)
+    assert client.get(f"/api/mobs/{mob['id']}").get_json()["status"] == "countdown"
+    r = client.post(
+        f"/api/mobs/{mob['id']}/postpone", json={"by_s": 600}, headers=auth(mob["token"])
+    )
+    assert r.get_json()["status"] == "gathering"
+    assert r.get_json()["timeline"]["phase"] == "gathering"
+
+
+def test_cancel_tells_everyone_and_purges_positions(app, client, db, mob):
+    sc = join(client, app, mob["id"])
+    sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    ack = sc.emit(
+        "report_location",
+        {"lat": INSIDE[0], "lon": INSIDE[1], "accuracy_m": 10, "at": 0},
+        namespace=P,
+        callback=True,
+    )
+    assert ack["zone"] == "inside"
+    r = client.post(f"/api/mobs/{mob['id']}/cancel", headers=auth(mob["token"]))
+    assert r.status_code == 200
+    got = [(n, d.get("phase")) for n, d in events(sc, P) if n in ("timeline", "phase")]
+    assert got == [("timeline", None), ("phase", "cancelled")]
+    tick(app, db)
+    db.expire_all()
+    people = db.scalars(select(Participant).join(Mob).where(Mob.id == mob["id"])).all()
+    assert people and all(p.lat is None and p.lon is None for p in people)
+
+
+def test_finished_mob_positions_deleted_after_grace(app, client, db, mob):
+    sc = join(client, app, mob["id"])
+    sc.emit(
+        "report_location",
+        {"lat": INSIDE[0], "lon": INSIDE[1], "accuracy_m": 10, "at": 0},
+        namespace=P,
+        callback=True,
+    )
+    grace = app.config["SETTINGS"].deed_grace_s
+    shift_schedule(db, mob["id"], go_in_s=-100, duration_s=10)  # ended 90 s ago
+    tick(app, db)
+    assert client.get(f"/api/mobs/{mob['id']}").get_json()["status"] == "finished"
+    assert db.scalar(select(Participant.lat).join(Mob).where(Mob.id == mob["id"])) is not None
+    shift_schedule(db, mob["id"], go_in_s=-(grace + 20), duration_s=10)
+    tick(app, db)
+    db.expire_all()
+    assert db.scalar(select(Participant.lat).join(Mob).where(Mob.id == mob["id"])) is None
+
+
+def test_rehearsal_counts_no_deeds(client, mob):
+    token = mob["token"]
+    r = client.patch(f"/api/mobs/{mob['id']}", json={"rehearsal": True}, headers=auth(token))
+    assert r.status_code == 200 and r.get_json()["timeline"]["rehearsal"] is True
+    counters = client.get(f"/api/mobs/{mob['id']}").get_json()["counters"]
+    assert counters["deeds_done"] == 0 and counters["rehearsal_deeds"] == 0
+
+
+def test_organizer_socket_controls_and_authorization(app, client, mob):
+    other = make_organizer(client, name="Mallory")
+    refused = socketio.test_client(app, namespace=ORG, auth={"token": "forged"})
+    assert not refused.is_connected(ORG)
+    intruder = socketio.test_client(app, namespace=ORG, auth={"token": other})
+    ack = intruder.emit("watch_mob", {"mob": mob["id"]}, namespace=ORG, callback=True)
+    assert ack["error"]["code"] == "not_owner"
+    ack = intruder.emit("start_now", {"mob": mob["id"], "lead_s": 30}, namespace=ORG, callback=True)
+    assert ack["error"]["code"] == "not_owner"
+    org = socketio.test_client(app, namespace=ORG, auth={"token": mob["token"]})
+    snap = org.emit("watch_mob", {"mob": mob["id"]}, namespace=ORG, callback=True)
+    assert snap["phase"] == "published" and snap["tasks"]["type"] == "FeatureCollection"
+    ack = org.emit("start_now", {"mob": mob["id"], "lead_s": 30}, namespace=ORG, callback=True)
+    assert ack["timeline"]["version"] == 2
+    ack = org.emit("announce", {"mob": mob["id"], "text": "Hello"}, namespace=ORG, callback=True)
+    assert ack["announcement"]["seq"] == 2
+    names = [n for n, _ in events(org, ORG) if n != "stats"]
+    assert names == ["timeline", "announcement"]
