@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, **env):
-        self.port = free_port()
+    def __init__(self, database_url: str, *args: str, port: int | None = None, **env):
+        self.args = list(args)
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -37,7 +38,16 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
