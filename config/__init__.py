@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-__all__ = ["ConfigError", "Settings", "ENVIRONMENTS", "load_settings", "REPO_ROOT"]
+__all__ = ["ConfigError", "Settings", "ENVIRONMENTS", "load_settings", "parse_rate", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "test", "production")
@@ -35,8 +36,24 @@ class Settings:
     spatialite_library: str = "mod_spatialite"
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     log_level: str = "INFO"
+    log_format: str = "auto"  # json (one object per line), text, or auto: json in production
     # Requests
     max_body_bytes: int = 1_048_576
+    # Abuse limits, "<count>/<seconds>" per key (a token bucket of <count>), kept in Redis when
+    # REDIS_URL is set (shared by every process), else in the process (see docs/SECURITY.md)
+    rate_limit_enabled: bool = True
+    rate_limit_join_addr: str = "60/60"  # POST /api/mobs/{id}/participants, per address
+    rate_limit_auth_addr: str = "10/60"  # organizer sign-up and log-in, per address
+    rate_limit_report_token: str = "20/10"  # report_location, per participant
+    rate_limit_report_addr: str = "600/10"  # report_location, per address (NAT: many phones)
+    rate_limit_deed_token: str = "20/60"  # confirm_deed, per participant
+    rate_limit_deed_addr: str = "300/60"  # confirm_deed, per address
+    proxy_hops: int = 0  # reverse proxies in front that append to X-Forwarded-For
+    # Browser security: extra origins (comma-separated) that may open a Socket.IO connection
+    # besides the server's own; the largest Socket.IO message; HSTS (production only)
+    allowed_origins: str = ""
+    socket_max_message_bytes: int = 65_536
+    hsts_max_age_s: int = 365 * 24 * 3600
     # Organizer sessions
     organizer_token_max_age_s: int = 30 * 24 * 3600
     # Zones (see DESIGN.md "Geo rules")
@@ -76,6 +93,12 @@ class Settings:
     max_connections: int = 10_000
     workers: int = 1
     redis_channel: str = "goodmob"  # Redis pub/sub channel of the Socket.IO message queue
+    shutdown_timeout_s: float = 10.0  # longest graceful stop on SIGTERM
+    worker_boot_s: float = 3.0  # rolling restart: wait for a new worker before stopping one
+    # Operations (see docs/OPERATIONS.md): readiness checks and Prometheus metrics
+    readyz_timeout_s: float = 2.0  # longest wait for one readiness check (database, Redis)
+    readyz_scheduler_stale_s: float = 5.0  # the scheduler loop must have ticked this recently
+    prometheus_multiproc_dir: str = ""  # metrics shared by several processes (`--workers`)
     # Nearby search
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0
@@ -88,7 +111,7 @@ class Settings:
 
 _DEFAULTS_BY_ENV = {
     "development": {},
-    "test": {"log_level": "WARNING"},
+    "test": {"log_level": "WARNING", "rate_limit_enabled": False},
     "production": {"auto_migrate": False, "host": "0.0.0.0"},
 }
 
@@ -116,6 +139,55 @@ def _coerce(name: str, raw: str, kind: type):
             raise ConfigError(f"{var}={raw!r} is not a finite number")
         return value
     return raw
+
+
+_RATE = re.compile(r"^\s*([1-9][0-9]*)\s*/\s*([0-9]*\.?[0-9]+)\s*s?\s*$")
+_ORIGIN = re.compile(r"^https?://[^/\s?#*]+$")
+
+
+def parse_rate(spec: str) -> tuple[int, float]:
+    """``"20/10"`` (20 per 10 seconds) → ``(20, 10.0)``; ValueError when malformed."""
+    match = _RATE.match(spec)
+    if not match or float(match.group(2)) <= 0:
+        raise ValueError(f"{spec!r} is not '<count>/<seconds>' (e.g. '20/10')")
+    return int(match.group(1)), float(match.group(2))
+
+
+def _check_security(s: Settings) -> None:
+    for f in fields(Settings):
+        if f.name.startswith("rate_limit_") and f.name != "rate_limit_enabled":
+            try:
+                parse_rate(getattr(s, f.name))
+            except ValueError as exc:
+                raise ConfigError(f"{f.name.upper()}: {exc}") from None
+    for origin in filter(None, (o.strip() for o in s.allowed_origins.split(","))):
+        if not _ORIGIN.match(origin):
+            raise ConfigError(
+                f"ALLOWED_ORIGINS: {origin!r} is not an origin like https://example.org"
+                " (scheme and host, no path, no wildcard)"
+            )
+    if s.proxy_hops < 0:
+        raise ConfigError(f"PROXY_HOPS={s.proxy_hops} must be 0 or more")
+    if s.socket_max_message_bytes < 1024:
+        raise ConfigError("SOCKET_MAX_MESSAGE_BYTES must be at least 1024")
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_operations(s: Settings) -> None:
+    if s.log_level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={s.log_level!r} must be one of {', '.join(_LOG_LEVELS)}")
+    if s.log_format not in ("auto", "json", "text"):
+        raise ConfigError(f"LOG_FORMAT={s.log_format!r} must be auto, json or text")
+    if s.readyz_timeout_s <= 0:
+        raise ConfigError(f"READYZ_TIMEOUT_S={s.readyz_timeout_s} must be positive")
+    if s.readyz_scheduler_stale_s <= s.scheduler_max_sleep_s:
+        raise ConfigError("READYZ_SCHEDULER_STALE_S must be longer than SCHEDULER_MAX_SLEEP_S")
+    # A supervisor (WORKERS > 1) prepares the directory for its processes; one process needs it.
+    d = s.prometheus_multiproc_dir
+    if d and s.workers == 1 and not Path(d).is_dir():
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={d!r} is not an existing directory")
 
 
 def _check(s: Settings) -> None:
@@ -158,6 +230,8 @@ def _check(s: Settings) -> None:
         )
     if s.zone_min_area_m2 >= s.zone_max_area_m2:
         raise ConfigError("ZONE_MIN_AREA_M2 must be smaller than ZONE_MAX_AREA_M2")
+    _check_security(s)
+    _check_operations(s)
 
 
 def _local_secret() -> str:

@@ -63,7 +63,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
 
-    from server import create_app, scheduler, socketio
+    from server import create_app, scheduler, security, socketio
 
     app = create_app(settings)
     print(raise_open_file_limit(settings.max_connections), file=sys.stderr, flush=True)
@@ -73,24 +73,82 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     server = pywsgi.WSGIServer(
         _listener(settings.host, settings.port, reuse_port),
         app,
-        handler_class=WebSocketHandler,
+        handler_class=security.access_log_handler(),
         log=None if settings.env == "test" else "default",
     )
 
-    def stop(*_):
-        stopping.append(True)
-        server.stop(timeout=5)
-
     import gevent
+    from gevent.event import Event
+
+    done = Event()
+
+    def stop(*_):
+        if not stopping:
+            stopping.append(True)
+            gevent.spawn(drain)
+
+    def drain():
+        try:
+            drain_and_close(app, server, settings.shutdown_timeout_s)
+        finally:
+            done.set()
 
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
-    server.serve_forever()
+    server.start()
+    done.wait()
     return 0
 
 
+def drain_and_close(app, server, timeout_s: float) -> None:
+    """A graceful stop, bounded by ``timeout_s``: stop accepting, let in-flight acks finish,
+    close every phone's transport (they reconnect, landing on another process or on this one
+    restarted), write buffered data, then close what is left. The phase scheduler needs no
+    hand-over: every other process runs it and reads the schedule from the database."""
+    from server import realtime, socketio
+
+    deadline = time.monotonic() + timeout_s
+    server.close()  # the listening socket: new connections go to the other processes
+    phones = len(socketio.server.eio.sockets)
+    while realtime.in_flight() and time.monotonic() < deadline - 1:
+        socketio.sleep(0.02)
+    unfinished = realtime.in_flight()
+    # Drop each transport without a goodbye packet: clients take it as a lost connection
+    # and reconnect on their own (a Socket.IO "disconnect" would tell them not to).
+    for sock in list(socketio.server.eio.sockets.values()):
+        sock.close(wait=False, abort=True)
+    with app.app_context():
+        flushed = _flush_buffers()
+    socketio.sleep(0.1)
+    print(
+        f"stopped: {phones} phone(s) told to reconnect, {unfinished} ack(s) unfinished, {flushed}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _flush_buffers() -> str:
+    try:
+        from server import positions
+    except ImportError:
+        return "no buffers"
+    flush = getattr(positions, "flush_all", None) or getattr(positions, "flush", None)
+    if flush is None:
+        return "no buffers"
+    try:
+        flush()
+        return "buffers written"
+    except Exception as exc:  # the database is gone: say so, nothing else can be done
+        return f"buffers NOT written ({type(exc).__name__})"
+
+
 def supervise(settings, workers: int) -> int:
-    """Start ``workers`` server processes on one port; stop them all on SIGTERM/SIGINT."""
+    """Run ``workers`` server processes on one port and keep them running.
+
+    A worker that dies is started again. SIGHUP restarts them one at a time (a rolling
+    restart: a new worker starts listening before the old one drains), so phones always have
+    a process to reconnect to. SIGTERM/SIGINT stop them all gracefully.
+    """
     from server.db import make_engine
     from server.migrate import upgrade
 
@@ -104,22 +162,45 @@ def supervise(settings, workers: int) -> int:
         "HOST": settings.host,
         "PORT": str(settings.port),
     }
-    children = [
-        subprocess.Popen([sys.executable, "-m", "server", "serve", "--reuse-port"], env=env)
-        for _ in range(workers)
-    ]
+
+    def spawn():
+        return subprocess.Popen([sys.executable, "-m", "server", "serve", "--reuse-port"], env=env)
+
+    children = [spawn() for _ in range(workers)]
     print(f"{workers} server processes on port {settings.port}, joined by Redis", flush=True)
+    state = {"stopping": False, "roll": False}
 
     def stop(*_):
+        state["stopping"] = True
         for child in children:
             if child.poll() is None:
                 child.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while any(child.poll() is None for child in children):
+    signal.signal(signal.SIGHUP, lambda *_: state.update(roll=True))
+    while not state["stopping"]:
+        if state["roll"]:
+            state["roll"] = False
+            for i, old in enumerate(list(children)):
+                children[i] = spawn()
+                time.sleep(settings.worker_boot_s)  # let it start listening first
+                old.terminate()
+                old.wait()
+            print("rolling restart done", file=sys.stderr, flush=True)
+        for i, child in enumerate(children):
+            if child.poll() is not None and not state["stopping"]:
+                print(f"worker {child.pid} exited ({child.returncode}); starting another",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                children[i] = spawn()
         time.sleep(0.2)
-    return max(child.returncode or 0 for child in children)
+    deadline = time.monotonic() + settings.shutdown_timeout_s + 5
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from flask import current_app
 from flask_socketio import Namespace, join_room
 from sqlalchemy import select
 
-from server import density, mobs, participants, timeline
+from server import density, mobs, participants, ratelimit, timeline
 from server.app import db_session
 from server.auth import organizer_from_token
 from server.errors import ApiError, error_body
@@ -29,6 +29,7 @@ __all__ = [
     "notify_task_assigned",
     "notify_task_ids",
     "emit_mob_event",
+    "in_flight",
     "snapshot",
     "spectator_snapshot",
 ]
@@ -112,8 +113,17 @@ def _current() -> tuple[Participant, Mob]:
     return participant, participant.mob
 
 
+# Socket events being handled by this process now (a graceful stop waits for them).
+_in_flight = [0]
+
+
+def in_flight() -> int:
+    return _in_flight[0]
+
+
 def _ack_errors(handler):
     def wrapper(self, data=None):
+        _in_flight[0] += 1
         try:
             return handler(self, data)
         except ApiError as exc:
@@ -123,6 +133,8 @@ def _ack_errors(handler):
             db_session().rollback()
             current_app.logger.exception("socket event %s failed", handler.__name__)
             return error_body("internal_error", "Something went wrong on our side.")
+        finally:
+            _in_flight[0] -= 1
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -159,6 +171,7 @@ class ParticipantNamespace(Namespace):
         join_room(f"mob:{mob.id}")
         return snapshot(participant, mob, data.get("last_seq"))
 
+    @ratelimit.limited("report_location")
     @_ack_errors
     def on_report_location(self, data):
         participant, mob = _current()
@@ -168,6 +181,7 @@ class ParticipantNamespace(Namespace):
         push_stats(mob)
         return ack
 
+    @ratelimit.limited("confirm_deed")
     @_ack_errors
     def on_confirm_deed(self, data):
         participant, mob = _current()

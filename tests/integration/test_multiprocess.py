@@ -12,10 +12,12 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 import socketio
+from sqlalchemy import text
 
 from tests.conftest import unavailable
 from tests.factories import PARK, future
@@ -94,6 +96,17 @@ class Phone:
             timelines = [d["timeline"] for n, d in self.events if n == "timeline"]
             if timelines:
                 self.timeline = timelines[-1]
+
+    def call(self, event: str, data: dict, timeout_s: float = 20) -> dict:
+        """Emit with an ack; retry the same payload while the connection is being re-made."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.sio.call(event, data, namespace=NS, timeout=2)
+            except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def phases(self) -> list[str]:
         return [d["phase"] for n, d in self.events if n == "phase"]
@@ -208,6 +221,59 @@ def test_killing_one_of_two_workers_in_the_countdown_moves_its_phones(database_u
             assert phone.timeline["go_at_ms"] == go_ms
             assert phone.phases() == ["countdown", "action"]
             assert phone.sio.connected
+    finally:
+        for phone in phones:
+            phone.close()
+        server.stop()
+
+
+def test_rolling_restart_in_the_countdown_loses_no_phone_and_no_deed(database_url, db, redis_env):
+    port = free_port()
+    server = ServerProcess(
+        database_url, "--workers", "2", port=port, WORKER_BOOT_S="1", **redis_env, **FAST
+    )
+    server.start()
+    phones = []
+    try:
+        mob, headers = _mob(server.url, duration_s=60)
+        phones = [Phone(server.url, mob["id"]) for _ in range(12)]
+        tasks = []
+        for phone in phones:
+            ack = phone.call("report_location", {"lat": 52.5320, "lon": 13.4000,
+                                                 "accuracy_m": 8, "at": 0})  # fmt: skip
+            tasks.append(ack["task"])
+        r = requests.post(f"{server.url}/api/mobs/{mob['id']}/start-now", json={"lead_s": 4},
+                          headers=headers, timeout=5)  # fmt: skip
+        go_ms = r.json()["timeline"]["go_at_ms"]
+        assert _wait(lambda: all("countdown" in p.phases() for p in phones), 5)
+        before = set(_children(server.proc.pid))
+        os.kill(server.proc.pid, signal.SIGHUP)  # rolling restart, during the countdown
+        assert _wait(lambda: all("action" in p.phases() for p in phones), 15), [
+            (p.connects, p.sio.connected, p.phases()) for p in phones
+        ]
+        acked = {}
+        for phone, task in zip(phones, tasks, strict=True):
+            # The phone's own task after any re-balance at the countdown.
+            task = phone.call("join_mob", {"mob": mob["id"]})["task"] or task
+            deed_id = str(uuid.uuid4())
+            body = {"deed_id": deed_id, "task": task["id"], "lat": task["lat"],
+                    "lon": task["lon"], "accuracy_m": 5}  # fmt: skip
+            ack = phone.call("confirm_deed", body)
+            assert ack["status"] in ("accepted", "flagged"), ack
+            acked[deed_id] = ack["status"]
+        assert _wait(lambda: not (before & set(_children(server.proc.pid))), 20)
+        for phone in phones:
+            assert phone.sio.connected and phone.phases() == ["countdown", "action"]
+            assert phone.timeline["go_at_ms"] == go_ms
+        stored = (
+            db.execute(
+                text("SELECT deed_id FROM deeds d JOIN mobs m ON m.pk = d.mob_pk WHERE m.id = :id"),
+                {"id": mob["id"]},
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted(stored) == sorted(acked)
     finally:
         for phone in phones:
             phone.close()
