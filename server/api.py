@@ -443,6 +443,46 @@ def add_task(mob_id: str):
     return jsonify(mobs.task_feature(task)), 201
 
 
+_TASK_UPDATE_FIELDS = {"lat", "lon", "kind", "label", "prompt", "capacity", "status"}
+
+
+@api.patch("/mobs/<mob_id>/tasks/<int:task_id>")
+@auth.require_organizer
+def update_task(mob_id: str, task_id: int):
+    s = _settings()
+    data = json_body(request)
+    reject_unknown(data, _TASK_UPDATE_FIELDS)
+    if not data:
+        raise ApiError(
+            400, "body_empty", f"Send at least one of: {', '.join(sorted(_TASK_UPDATE_FIELDS))}."
+        )
+    changes: dict = {}
+    if "lat" in data or "lon" in data:
+        changes["lat"] = get_number(data, "lat", lo=-90, hi=90)
+        changes["lon"] = get_number(data, "lon", lo=-180, hi=180)
+    if "kind" in data:
+        changes["kind"] = _kind(data)
+    if "label" in data:
+        changes["label"] = get_str(data, "label", max_len=120)
+    if "prompt" in data:
+        changes["prompt"] = get_str(data, "prompt", max_len=500, min_len=0)
+    if "capacity" in data:
+        changes["capacity"] = get_int(data, "capacity", lo=1, hi=s.task_capacity_max)
+    if "status" in data:
+        changes["status"] = get_str(data, "status", max_len=10)
+        if changes["status"] not in ("open", "closed"):
+            raise ApiError(
+                400, "status_invalid", "status is 'open' or 'closed'.", {"field": "status"}
+            )
+    session = db_session()
+    mob = _owned_mob(session, mob_id)
+    task, displaced = mobs.update_task(session, mob, task_id, changes)
+    moved = participants.rematch(session, mob, displaced)
+    session.commit()
+    notify_task_assigned(session, moved)
+    return jsonify(mobs.task_feature(task))
+
+
 @api.delete("/mobs/<mob_id>/tasks/<int:task_id>")
 @auth.require_organizer
 def delete_task(mob_id: str, task_id: int):

@@ -10,7 +10,7 @@ import shapely
 from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point, mapping
-from sqlalchemy import cast, column, delete, func, select, text
+from sqlalchemy import cast, column, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ __all__ = [
     "generate_tasks",
     "add_task",
     "delete_task",
+    "update_task",
     "mob_zone",
     "task_feature",
     "zone_geojson",
@@ -385,6 +386,57 @@ def add_task(
     session.add(task)
     session.flush()
     return task
+
+
+def update_task(session: Session, mob: Mob, task_id: int, changes: dict) -> tuple[Task, list[int]]:
+    """Move, relabel, resize, close or reopen a task; returns it and the ids of the
+    participants who lost it (the caller matches them again).
+
+    Closing a task frees all its holders; lowering the capacity below the number of holders
+    frees the most recent ones. The task row is locked (PostgreSQL) so no claim slips in.
+    """
+    from server.models import Participant
+
+    _check_open(mob)
+    query = select(Task).where(Task.mob_pk == mob.pk, Task.id == task_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    task = session.scalar(query)
+    if task is None:
+        raise ApiError(404, "task_not_found", f"The mob has no task {task_id}.")
+    if "lon" in changes:
+        lon, lat = changes["lon"], changes["lat"]
+        if not mob_zone(mob).covers(shapely.Point(lon, lat)):
+            raise ApiError(
+                422,
+                "task_outside_zone",
+                f"The task at lon {lon}, lat {lat} would lie outside the mob's zone.",
+                {"lon": lon, "lat": lat},
+            )
+        task.point = from_shape(Point(lon, lat), srid=4326)
+    for name in ("kind", "label", "prompt"):
+        if name in changes:
+            setattr(task, name, changes[name])
+    if "status" in changes:
+        task.status = changes["status"]
+    keep = 0 if task.status == "closed" else changes.get("capacity", task.capacity)
+    holders = list(
+        session.scalars(
+            select(Participant.id)
+            .where(Participant.task_id == task.id)
+            .order_by(Participant.id.desc())
+        )
+    )
+    displaced = holders[: max(0, len(holders) - keep)]
+    if displaced:
+        session.execute(
+            update(Participant).where(Participant.id.in_(displaced)).values(task_id=None)
+        )
+    if "capacity" in changes:
+        task.capacity = changes["capacity"]
+    task.assigned = len(holders) - len(displaced)
+    session.flush()
+    return task, displaced
 
 
 def delete_task(session: Session, mob: Mob, task_id: int) -> None:

@@ -313,6 +313,21 @@ def openapi_document() -> dict:
                         "capacity": {"type": "integer", "minimum": 1, "default": 1},
                     },
                 },
+                "TaskUpdate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "description": "lat and lon go together (a move must stay inside the zone).",
+                    "properties": {
+                        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                        "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+                        "label": {"type": "string", "maxLength": 120},
+                        "prompt": {"type": "string", "maxLength": 500},
+                        "capacity": {"type": "integer", "minimum": 1},
+                        "status": {"enum": ["open", "closed"]},
+                    },
+                },
                 "JoinMob": {
                     "type": "object",
                     "additionalProperties": False,
@@ -665,6 +680,21 @@ def openapi_document() -> dict:
                         "schema": {"type": "integer"},
                     },
                 ],
+                "patch": {
+                    "summary": "Move, relabel, resize, close or reopen a task; people who lose "
+                    "it (closed, or capacity below its holders) are matched again",
+                    "security": _AUTH,
+                    "requestBody": _body("TaskUpdate"),
+                    "responses": {
+                        "200": _json("TaskFeature", "The task"),
+                        "400": _E400,
+                        "401": _E401,
+                        "403": _E403,
+                        "404": _E404,
+                        "409": _E409,
+                        "422": _E422,
+                    },
+                },
                 "delete": {
                     "summary": "Remove a task",
                     "security": _AUTH,

@@ -13,6 +13,7 @@ MUTATIONS = [
     ("POST", "/api/mobs/{mob}/tasks/generate", {"spacing_m": 30, "kind": "litter"}),
     ("POST", "/api/mobs/{mob}/tasks", {"lat": 52.532, "lon": 13.4, "kind": "food"}),
     ("DELETE", "/api/mobs/{mob}/tasks/{task}", None),
+    ("PATCH", "/api/mobs/{mob}/tasks/{task}", {"status": "closed"}),
     ("POST", "/api/mobs/{mob}/deeds/{deed}/review", {"verdict": "approve"}),
     ("POST", "/api/mobs/{mob}/start-now", {"lead_s": 20}),
     ("POST", "/api/mobs/{mob}/postpone", {"by_s": 600}),

@@ -91,3 +91,84 @@ def test_place_and_delete_a_task(client, db):
     r = client.delete(f"{url}/{task['id']}", headers=auth(token))
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "task_not_found"
     assert client.get(url, headers=auth(token)).get_json()["features"] == []
+
+
+def _holders(app, client, mob_id, n):
+    """n participants inside the park, each holding a task; returns their socket clients."""
+    from server import socketio
+
+    clients = []
+    for _ in range(n):
+        token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
+        sc = socketio.test_client(app, namespace="/participant", auth={"token": token})
+        ack = sc.emit("report_location", {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8,
+                                          "at": 0}, namespace="/participant", callback=True)  # fmt: skip
+        assert ack["task"] is not None
+        sc.get_received("/participant")
+        clients.append((sc, ack["task"]["id"]))
+    return clients
+
+
+def _published(client, capacity):
+    token = make_organizer(client)
+    mob = make_mob(client, token)
+    client.post(f"/api/mobs/{mob['id']}/tasks/generate",
+                json={"spacing_m": 40, "kind": "litter", "capacity": capacity},
+                headers=auth(token))  # fmt: skip
+    assert client.post(f"/api/mobs/{mob['id']}/publish", headers=auth(token)).status_code == 200
+    return token, mob
+
+
+def test_move_a_task_by_dragging_it_inside_the_zone(client, db):
+    token, mob = _published(client, 1)
+    task = client.get(f"/api/mobs/{mob['id']}/tasks").get_json()["features"][0]
+    url = f"/api/mobs/{mob['id']}/tasks/{task['id']}"
+    r = client.patch(url, json={"lat": 52.5320, "lon": 13.4000, "label": "By the gate"},
+                     headers=auth(token))  # fmt: skip
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["geometry"]["coordinates"] == [13.4, 52.532]
+    assert r.get_json()["properties"]["label"] == "By the gate"
+    r = client.patch(url, json={"lat": 52.54, "lon": 13.4}, headers=auth(token))
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "task_outside_zone"
+    r = client.patch(url, json={"lat": 52.532}, headers=auth(token))
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "field_missing"
+    r = client.patch(url, json={"status": "done"}, headers=auth(token))
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "status_invalid"
+    r = client.patch(
+        f"/api/mobs/{mob['id']}/tasks/999999", json={"label": "x"}, headers=auth(token)
+    )
+    assert r.status_code == 404
+
+
+def test_closing_a_task_re_matches_its_holders(app, client, db):
+    token, mob = _published(client, 3)
+    holders = _holders(app, client, mob["id"], 2)
+    task_id = holders[0][1]
+    assert all(t == task_id for _, t in holders)  # both took the nearest task
+    r = client.patch(f"/api/mobs/{mob['id']}/tasks/{task_id}", json={"status": "closed"},
+                     headers=auth(token))  # fmt: skip
+    assert r.status_code == 200
+    assert r.get_json()["properties"] == {**r.get_json()["properties"], "status": "closed",
+                                          "assigned": 0}  # fmt: skip
+    for sc, _ in holders:
+        [pushed] = [e for e in sc.get_received("/participant") if e["name"] == "task_assigned"]
+        assert pushed["args"][0]["task"]["id"] != task_id
+    r = client.patch(f"/api/mobs/{mob['id']}/tasks/{task_id}", json={"status": "open"},
+                     headers=auth(token))  # fmt: skip
+    assert r.get_json()["properties"]["status"] == "open"
+
+
+def test_lowering_capacity_frees_the_latest_holders(app, client, db):
+    token, mob = _published(client, 3)
+    holders = _holders(app, client, mob["id"], 3)
+    task_id = holders[0][1]
+    r = client.patch(f"/api/mobs/{mob['id']}/tasks/{task_id}", json={"capacity": 1},
+                     headers=auth(token))  # fmt: skip
+    assert r.get_json()["properties"]["capacity"] == 1
+    assert r.get_json()["properties"]["assigned"] == 1
+    moved = [
+        [e for e in sc.get_received("/participant") if e["name"] == "task_assigned"]
+        for sc, _ in holders
+    ]
+    assert [len(m) for m in moved] == [0, 1, 1]  # the first to come keeps the task
+    assert all(m[0]["args"][0]["task"]["id"] != task_id for m in moved[1:])
