@@ -9,6 +9,8 @@ task rows are locked for the duration on PostgreSQL, so no join can claim a slot
 
 from __future__ import annotations
 
+from collections import Counter
+
 from geoalchemy2.shape import to_shape
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -19,36 +21,40 @@ from server.models import Mob, Participant, Task
 __all__ = ["rebalance_mob"]
 
 
-def rebalance_mob(session: Session, mob: Mob) -> list[tuple[int, int | None]]:
+def rebalance_mob(
+    session: Session, mob: Mob, arrived_m: float = 30.0
+) -> list[tuple[int, int | None]]:
     """Re-assign the mob's matched participants; returns ``[(participant id, new task id)]``
-    for those whose task changed."""
+    for those whose task changed.
+
+    Someone already within ``arrived_m`` of their task has arrived and keeps it: moving a
+    person who stands at their spot a minute before GO would cost more than it saves.
+    """
     query = select(Task).where(Task.mob_pk == mob.pk).order_by(Task.id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     tasks = session.scalars(query).all()
     open_tasks = [t for t in tasks if t.status == "open"]
-    movers = session.execute(
+    matched = session.execute(
         select(Participant.id, Participant.lon, Participant.lat, Participant.task_id).where(
-            Participant.mob_pk == mob.pk,
-            Participant.task_id.is_not(None),
-            Participant.lat.is_not(None),
+            Participant.mob_pk == mob.pk, Participant.task_id.is_not(None)
         )
     ).all()
+    where = {t.id: to_shape(t.point) for t in tasks}
+    movers, fixed = [], Counter()
+    for person in matched:
+        spot = where.get(person.task_id)
+        if (
+            person.lat is None  # no position: keeps the slot
+            or spot is None
+            or geo.distance_m(person.lon, person.lat, spot.x, spot.y) <= arrived_m
+        ):
+            fixed[person.task_id] += 1
+        else:
+            movers.append(person)
     if not movers or not open_tasks:
         return []
-    # Slots held by participants without a position stay theirs.
-    fixed = dict(
-        session.execute(
-            select(Participant.task_id, func.count())
-            .where(
-                Participant.mob_pk == mob.pk,
-                Participant.task_id.is_not(None),
-                Participant.lat.is_(None),
-            )
-            .group_by(Participant.task_id)
-        ).all()
-    )
-    points = [to_shape(t.point) for t in open_tasks]
+    points = [where[t.id] for t in open_tasks]
     capacity = [max(0, t.capacity - fixed.get(t.id, 0)) for t in open_tasks]
     result = geo.rebalance(
         [m.lon for m in movers],

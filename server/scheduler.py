@@ -96,7 +96,7 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
     if crosses_countdown and target != "finished":
         from server.rebalance import rebalance_mob
 
-        moved = rebalance_mob(session, mob)
+        moved = rebalance_mob(session, mob, arrived_m=settings.deed_radius_m)
     timeline.record_event(
         session,
         mob,

@@ -251,3 +251,59 @@ def test_organizer_socket_controls_and_authorization(app, client, mob):
     assert ack["announcement"]["seq"] == 2
     names = [n for n, _ in events(org, ORG) if n != "stats"]
     assert names == ["timeline", "announcement"]
+
+
+def _two_task_mob(client):
+    from tests.factories import make_mob
+
+    token = make_organizer(client)
+    m = make_mob(client, token)
+    ids = []
+    for lat, lon in ((52.5320, 13.4000), (52.5315, 13.4020)):  # about 150 m apart
+        r = client.post(f"/api/mobs/{m['id']}/tasks", json={"lat": lat, "lon": lon,
+                        "kind": "litter"}, headers=auth(token))  # fmt: skip
+        ids.append(r.get_json()["id"])
+    assert client.post(f"/api/mobs/{m['id']}/publish", headers=auth(token)).status_code == 200
+    return m, ids
+
+
+def _place(db, sc_task_pairs):
+    for pid, (lat, lon) in sc_task_pairs:
+        db.execute(update(Participant).where(Participant.id == pid).values(lat=lat, lon=lon))
+    db.commit()
+
+
+def test_countdown_rebalance_swaps_walkers_but_not_who_has_arrived(app, client, db):
+    m, (t1, t2) = _two_task_mob(client)
+    people = []
+    for _ in range(2):
+        sc = join(client, app, m["id"])
+        ack = sc.emit("report_location", {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 5,
+                                          "at": 0}, namespace=P, callback=True)  # fmt: skip
+        people.append((sc, ack["task"]["id"]))
+    assert [t for _, t in people] == [t1, t2]  # the first took the nearer task
+    pids = db.scalars(select(Participant.id).order_by(Participant.id)).all()
+    # The first now stands at the far task, the second near the first task: both walk far.
+    _place(db, [(pids[0], (52.5315, 13.4020)), (pids[1], (52.53205, 13.4001))])
+    shift_schedule(db, m["id"], go_in_s=30)
+    tick(app, db)
+    db.expire_all()
+    assert [db.get(Participant, pid).task_id for pid in pids] == [t2, t1]
+    for (sc, _), task in zip(people, (t2, t1), strict=True):
+        [pushed] = [d for n, d in events(sc, P, "task_assigned")]
+        assert pushed["task"]["id"] == task
+
+
+def test_countdown_rebalance_leaves_arrived_people_alone(app, client, db):
+    m, (t1, t2) = _two_task_mob(client)
+    for _ in range(2):
+        sc = join(client, app, m["id"])
+        sc.emit("report_location", {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 5, "at": 0},
+                namespace=P, callback=True)  # fmt: skip
+    pids = db.scalars(select(Participant.id).order_by(Participant.id)).all()
+    # The first is at their task (arrived); swapping would shorten the second's walk only.
+    _place(db, [(pids[0], (52.5320, 13.4000)), (pids[1], (52.53201, 13.40005))])
+    shift_schedule(db, m["id"], go_in_s=30)
+    tick(app, db)
+    db.expire_all()
+    assert [db.get(Participant, pid).task_id for pid in pids] == [t1, t2]
