@@ -1,0 +1,288 @@
+"""Abuse limits: token buckets per participant token and per address, refused before any DB work.
+
+Limits (settings ``RATE_LIMIT_*``, ``"<count>/<seconds>"``):
+
+- ``join``: ``POST /api/mobs/{id}/participants`` per address;
+- ``auth``: organizer sign-up and log-in per address;
+- ``report``: the ``report_location`` socket event, per participant and per address;
+- ``deed``: the ``confirm_deed`` socket event, per participant and per address.
+
+Each limit is a token bucket holding ``count`` tokens that refill evenly over ``seconds``,
+kept as one number per key (GCRA: the "theoretical arrival time" of the next request). With
+``REDIS_URL`` the buckets live in Redis and are shared by every process (one atomic Lua script
+per check, timed by the Redis clock); without it, in the process. If Redis is unreachable the
+process falls back to its own buckets for a few seconds rather than refusing everyone.
+
+HTTP answers 429 with ``Retry-After`` and ``{"error": {"code": "rate_limited", "message",
+"retry_after_s"}}``; a socket event is acknowledged with the same error object. A check reads
+nothing but the request's address and the socket's session (the participant id stored at
+connect), so a flood from one phone costs no database work.
+
+Addresses: the peer address, or with ``PROXY_HOPS=n`` the n-th address from the right of
+``X-Forwarded-For`` (the one the nearest trusted proxy saw). IPv6 addresses count per /64.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Flask, current_app, jsonify, request
+
+from config import Settings, parse_rate
+from server.errors import error_body
+
+__all__ = [
+    "Rate",
+    "RateLimiter",
+    "install",
+    "limiter",
+    "client_address",
+    "check_socket",
+    "limited",
+    "HTTP_LIMITS",
+    "SOCKET_LIMITS",
+]
+
+# Flask endpoint → limit checked per address before the view runs.
+HTTP_LIMITS = {
+    "api.join_mob": "join",
+    "api.create_organizer": "auth",
+    "api.create_session": "auth",
+}
+# Socket event → limit checked per participant and per address before the handler runs.
+SOCKET_LIMITS = {"report_location": "report", "confirm_deed": "deed"}
+
+_WHAT = {
+    "join": "joins",
+    "auth": "sign-up or log-in attempts",
+    "report": "location reports",
+    "deed": "deed confirmations",
+}
+_EXTENSION = "goodmob.ratelimit"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` requests per ``period_s`` seconds, in a burst of at most ``count``.
+
+    >>> Rate(20, 10.0).interval_s
+    0.5
+    """
+
+    count: int
+    period_s: float
+
+    @property
+    def interval_s(self) -> float:
+        return self.period_s / self.count
+
+    @classmethod
+    def parse(cls, spec: str) -> Rate:
+        return cls(*parse_rate(spec))
+
+
+class MemoryStore:
+    """Buckets in this process: key → theoretical arrival time (monotonic seconds)."""
+
+    _SWEEP_EVERY = 1024
+
+    def __init__(self):
+        self._tat: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._hits = 0
+
+    def hit(self, key: str, rate: Rate) -> float:
+        """0.0 when allowed (and counted), else the seconds until one is allowed."""
+        now = time.monotonic()
+        tolerance = rate.period_s - rate.interval_s  # (count - 1) intervals of burst
+        with self._lock:
+            self._hits += 1
+            if self._hits % self._SWEEP_EVERY == 0:
+                self._sweep(now)
+            tat = max(self._tat.get(key, now), now)
+            if tat - now > tolerance:
+                return tat - now - tolerance
+            self._tat[key] = tat + rate.interval_s
+            return 0.0
+
+    def _sweep(self, now: float) -> None:
+        """Forget full buckets (their arrival time has passed), so memory stays bounded."""
+        for key in [k for k, tat in self._tat.items() if tat <= now]:
+            del self._tat[key]
+
+    def __len__(self) -> int:
+        return len(self._tat)
+
+
+# KEYS[1] = bucket; ARGV = interval ms, tolerance ms. Returns 0 (allowed) or ms to wait.
+_GCRA_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then return math.ceil(tat - now - tolerance) end
+local new = tat + interval
+redis.call('SET', KEYS[1], new, 'PX', math.max(1, math.ceil(new - now)))
+return 0
+"""
+
+
+class RedisStore:
+    """Buckets in Redis, shared by every process; falls back to memory while Redis is away."""
+
+    _BACKOFF_S = 5.0
+
+    def __init__(self, url: str, prefix: str, logger=None):
+        import redis
+
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
+        )
+        self._script = self._client.register_script(_GCRA_LUA)
+        self._prefix = prefix
+        self._fallback = MemoryStore()
+        self._down_until = 0.0
+        self._logger = logger
+
+    def hit(self, key: str, rate: Rate) -> float:
+        if time.monotonic() < self._down_until:
+            return self._fallback.hit(key, rate)
+        interval_ms = max(1, round(rate.interval_s * 1000))
+        tolerance_ms = round(rate.period_s * 1000) - interval_ms
+        try:
+            wait_ms = self._script(keys=[f"{self._prefix}{key}"], args=[interval_ms, tolerance_ms])
+        except Exception as exc:  # Redis away: keep limiting, in this process only
+            self._down_until = time.monotonic() + self._BACKOFF_S
+            if self._logger is not None:
+                self._logger.warning(
+                    "rate limits: Redis unreachable (%s); limiting per process for %.0f s",
+                    type(exc).__name__,
+                    self._BACKOFF_S,
+                )
+            return self._fallback.hit(key, rate)
+        return int(wait_ms) / 1000.0
+
+
+class RateLimiter:
+    """The configured limits over one store; ``hit(limit, key)`` → seconds to wait (0: go)."""
+
+    def __init__(self, settings: Settings, logger=None):
+        self.enabled = settings.rate_limit_enabled
+        self.proxy_hops = settings.proxy_hops
+        self.rates = {
+            "join:addr": Rate.parse(settings.rate_limit_join_addr),
+            "auth:addr": Rate.parse(settings.rate_limit_auth_addr),
+            "report:token": Rate.parse(settings.rate_limit_report_token),
+            "report:addr": Rate.parse(settings.rate_limit_report_addr),
+            "deed:token": Rate.parse(settings.rate_limit_deed_token),
+            "deed:addr": Rate.parse(settings.rate_limit_deed_addr),
+        }
+        if settings.redis_url:
+            self.store = RedisStore(settings.redis_url, f"{settings.redis_channel}:rl:", logger)
+        else:
+            self.store = MemoryStore()
+
+    def hit(self, limit: str, key: str) -> float:
+        """Count one request of ``key`` against ``limit`` (e.g. ``"report:token"``)."""
+        if not self.enabled:
+            return 0.0
+        return self.store.hit(f"{limit}:{key}", self.rates[limit])
+
+
+def install(app: Flask) -> RateLimiter:
+    """Create the app's limiter and check the HTTP limits before their views run."""
+    rl = RateLimiter(app.config["SETTINGS"], app.logger)
+    app.extensions[_EXTENSION] = rl
+
+    @app.before_request
+    def _limit_http():
+        name = HTTP_LIMITS.get(request.endpoint or "")
+        current = limiter()
+        if name is None or request.method != "POST" or not current.enabled:
+            return None
+        wait_s = current.hit(f"{name}:addr", client_address())
+        return _too_many(name, wait_s) if wait_s else None
+
+    return rl
+
+
+def limiter() -> RateLimiter:
+    """The app's limiter (made on first use if ``install`` has not run: sockets are then
+    limited even so; HTTP limits need ``install``)."""
+    rl = current_app.extensions.get(_EXTENSION)
+    if rl is None:
+        rl = RateLimiter(current_app.config["SETTINGS"], current_app.logger)
+        current_app.extensions[_EXTENSION] = rl
+    return rl
+
+
+def client_address() -> str:
+    """The client's address (see the module docstring), IPv6 reduced to its /64."""
+    addr = request.remote_addr or ""
+    hops = limiter().proxy_hops
+    if hops:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= hops:
+            addr = forwarded[-hops]
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _error(name: str, wait_s: float) -> dict:
+    wait_s = round(max(wait_s, 0.001), 3)
+    body = error_body("rate_limited", f"Too many {_WHAT[name]}; try again in {wait_s:g} s.")
+    body["error"]["retry_after_s"] = wait_s
+    return body
+
+
+def _too_many(name: str, wait_s: float):
+    response = jsonify(_error(name, wait_s))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+    return response
+
+
+def check_socket(event: str) -> dict | None:
+    """The error ack when this socket's participant or address is over ``event``'s limit."""
+    from flask import session as socket_session
+
+    name = SOCKET_LIMITS[event]
+    rl = limiter()
+    if not rl.enabled:
+        return None
+    participant = socket_session.get("participant_id")
+    wait_s = rl.hit(f"{name}:token", str(participant)) if participant is not None else 0.0
+    if not wait_s:
+        wait_s = rl.hit(f"{name}:addr", client_address())
+    return _error(name, wait_s) if wait_s else None
+
+
+def limited(event: str):
+    """Decorator for a namespace's ``on_<event>``: refuse it with a ``rate_limited`` ack first."""
+
+    def decorate(handler):
+        @wraps(handler)
+        def wrapper(self, data=None):
+            refused = check_socket(event)
+            if refused is not None:
+                return refused
+            return handler(self, data)
+
+        return wrapper
+
+    return decorate
