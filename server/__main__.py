@@ -1,5 +1,8 @@
 """``python -m server [serve|migrate] [--host H] [--port P] [--workers N] [--redis-url URL]``.
 
+The admin commands (``create-organizer``, ``list-mobs``, ``purge``, ``export``,
+``check-config``) are in ``server/cli.py``; ``python -m server <command> --help`` shows each.
+
 ``serve`` (the default) runs the app with gevent and the phase scheduler. With ``--workers N``
 (or WORKERS) above 1, this process becomes a small supervisor: it applies the migrations
 once, then starts N single-worker server processes that all listen on the same port
@@ -21,30 +24,6 @@ import time  # noqa: E402
 
 from config import ConfigError, load_settings  # noqa: E402
 
-# File descriptors a process needs besides its client sockets (database, Redis, files).
-_SPARE_FDS = 256
-
-
-def raise_open_file_limit(wanted_connections: int) -> str:
-    """Raise RLIMIT_NOFILE to its hard limit; a line saying what was reached."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    if soft < wanted_connections + _SPARE_FDS:
-        return (
-            f"warning: the open-file limit is {soft}, so this process can hold about "
-            f"{max(0, soft - _SPARE_FDS)} connections, fewer than MAX_CONNECTIONS="
-            f"{wanted_connections}; raise it (ulimit -n, LimitNOFILE= in systemd)"
-        )
-    return f"open-file limit {soft} (room for MAX_CONNECTIONS={wanted_connections})"
-
 
 def _listener(host: str, port: int, reuse_port: bool):
     from gevent import socket
@@ -60,21 +39,26 @@ def _listener(host: str, port: int, reuse_port: bool):
 
 
 def serve(settings, *, reuse_port: bool = False) -> int:
+    import logging
+
     from gevent import pywsgi
-    from geventwebsocket.handler import WebSocketHandler
 
     from server import create_app, scheduler, security, socketio
+    from server.health import mark_scheduler_started
+    from server.limits import raise_open_file_limit
 
     app = create_app(settings)
     print(raise_open_file_limit(settings.max_connections), file=sys.stderr, flush=True)
     stopping = []
     if settings.scheduler:
         socketio.start_background_task(scheduler.run, app, lambda: bool(stopping))
+        mark_scheduler_started(app)
     server = pywsgi.WSGIServer(
         _listener(settings.host, settings.port, reuse_port),
         app,
         handler_class=security.access_log_handler(),
-        log=None if settings.env == "test" else "default",
+        log=None,  # the app writes one access line per request (server.logs), with its id
+        error_log=logging.getLogger("goodmob.wsgi"),
     )
 
     import gevent
@@ -154,8 +138,14 @@ def supervise(settings, workers: int) -> int:
 
     if settings.auto_migrate:
         upgrade(make_engine(settings))
+    multiproc_dir = settings.prometheus_multiproc_dir
+    if not multiproc_dir:  # the workers' metrics are summed from files in one directory
+        import tempfile
+
+        multiproc_dir = tempfile.mkdtemp(prefix="goodmob-metrics-")
     env = {
         **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": multiproc_dir,
         "AUTO_MIGRATE": "false",
         "WORKERS": "1",
         "REDIS_URL": settings.redis_url,
@@ -187,9 +177,11 @@ def supervise(settings, workers: int) -> int:
                 time.sleep(settings.worker_boot_s)  # let it start listening first
                 old.terminate()
                 old.wait()
+                _forget_metrics(old.pid, multiproc_dir)
             print("rolling restart done", file=sys.stderr, flush=True)
         for i, child in enumerate(children):
             if child.poll() is not None and not state["stopping"]:
+                _forget_metrics(child.pid, multiproc_dir)
                 print(f"worker {child.pid} exited ({child.returncode}); starting another",
                       file=sys.stderr, flush=True)  # fmt: skip
                 children[i] = spawn()
@@ -203,7 +195,19 @@ def supervise(settings, workers: int) -> int:
     return 0
 
 
+def _forget_metrics(pid: int, multiproc_dir: str) -> None:
+    """Drop a dead worker's live gauges (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, multiproc_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from server import cli
+
+    if argv and argv[0] in cli.COMMANDS:  # the admin commands (see server/cli.py)
+        return cli.main(argv)
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     parser.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
@@ -228,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    from server.logs import configure_logging
+
+    configure_logging(settings)
 
     if args.command == "migrate":
         from server.db import make_engine

@@ -29,6 +29,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         settings.database_url,
         module=sqlite_module,
         connect_args={"timeout": 15, "check_same_thread": False},
+        hide_parameters=True,  # no coordinates or tokens in error messages and logs
     )
 
     @event.listens_for(engine, "connect")
@@ -44,6 +45,11 @@ def _sqlite_engine(settings: Settings) -> Engine:
             ) from exc
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
         dbapi_conn.execute("PRAGMA busy_timeout = 15000")
+        # Write-ahead log: readers never wait for the writer, and a commit appends to the
+        # log instead of rewriting pages; NORMAL syncs at checkpoints, not at every commit
+        # (a power cut may lose the last commits, never corrupt the file).
+        dbapi_conn.execute("PRAGMA journal_mode = WAL")
+        dbapi_conn.execute("PRAGMA synchronous = NORMAL")
         if dbapi_conn.execute("SELECT CheckSpatialMetaData()").fetchone()[0] < 1:
             dbapi_conn.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
 
@@ -64,7 +70,9 @@ def _postgres_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def make_engine(settings: Settings) -> Engine:

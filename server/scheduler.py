@@ -23,8 +23,8 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server import timeline
-from server.models import Mob, Participant, utcnow
+from server import metrics, positions, timeline
+from server.models import Mob, utcnow
 
 __all__ = ["advance", "due_mobs", "next_due_at", "purge_ended", "tick", "run"]
 
@@ -114,6 +114,7 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
 
         notify_task_ids(session, moved)
     lateness_ms = (now - timeline.phase_started_at(mob, target)).total_seconds() * 1000
+    metrics.scheduler_lag(lateness_ms / 1000, target)
     log.info("mob %s: %s → %s (%.0f ms after its time)", mob.id, before, target, lateness_ms)
     return target
 
@@ -132,27 +133,11 @@ def purge_ended(session: Session, now: datetime, settings: Settings) -> int:
         )
     ).all()
     for mob in ended:
-        purge_positions(session, mob)
+        positions.purge_positions(session, mob)
         mob.positions_purged_at = now
     if ended:
         session.commit()
     return len(ended)
-
-
-def purge_positions(session: Session, mob: Mob) -> None:
-    """Forget every participant position of ``mob`` (in the database and in buffers)."""
-    try:
-        from server import positions
-    except ImportError:  # pragma: no cover - the write-behind buffer is optional
-        positions = None
-    if positions is not None and hasattr(positions, "purge_positions"):
-        positions.purge_positions(session, mob)
-        return
-    session.execute(
-        update(Participant)
-        .where(Participant.mob_pk == mob.pk)
-        .values(lat=None, lon=None, accuracy_m=None, fix_at=None)
-    )
 
 
 def tick(session: Session, settings: Settings, now: datetime | None = None) -> float:
@@ -169,6 +154,7 @@ def tick(session: Session, settings: Settings, now: datetime | None = None) -> f
     upcoming = next_due_at(session)
     session.commit()  # end the read transaction so the next loop sees other processes' work
     last_tick_monotonic = time.monotonic()
+    metrics.scheduler_ticked()
     wait = settings.scheduler_max_sleep_s
     if upcoming is not None:
         wait = min(wait, max(0.001, (upcoming - utcnow()).total_seconds()))
