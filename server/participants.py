@@ -10,16 +10,21 @@ import math
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
+import shapely
 from geoalchemy2.shape import to_shape
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import geo
 from config import Settings
+from server import positions
 from server.errors import ApiError
 from server.models import (
     COUNTED_DEED_STATUSES,
@@ -38,6 +43,7 @@ __all__ = [
     "participant_from_token",
     "join_mob",
     "report_location",
+    "report_location_by_id",
     "confirm_deed",
     "review_deed",
     "holders_of",
@@ -110,9 +116,13 @@ def join_mob(session: Session, mob: Mob, nickname: str | None, ref: str | None) 
         raise ApiError(409, "mob_closed", f"The mob is {mob.status}; it can no longer be joined.")
     nick, chosen = _nickname(nickname)
     referrer_id = None
+    organizer_ref = False
     if ref is not None:
+        from server import cascade
+
         referrer_id = session.scalar(select(Participant.id).where(Participant.ref_code == ref))
-        if referrer_id is None:
+        organizer_ref = referrer_id is None and cascade.is_organizer_ref(session, mob, ref)
+        if referrer_id is None and not organizer_ref:
             raise ApiError(
                 422, "ref_unknown", "The referral code in the link is unknown.", {"field": "ref"}
             )
@@ -135,27 +145,56 @@ def join_mob(session: Session, mob: Mob, nickname: str | None, ref: str | None) 
     )
     session.add(participant)
     session.flush()
+    if organizer_ref:  # brought by the organizer's own share link
+        from server import cascade
+
+        cascade.record_organizer_referral(session, mob, participant)
     return participant
+
+
+def near_distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Metres between two lon/lat points: in a local frame on the WGS84 ellipsoid at their
+    mean latitude when under 10 km apart (within 4e-6 of the geodesic there, about 50 times
+    faster), else the geodesic (``geo.distance_m``)."""
+    proj = geo.LocalProjection((lon1 + lon2) / 2, (lat1 + lat2) / 2)
+    d = math.hypot((lon2 - lon1) * proj.k_lon, (lat2 - lat1) * proj.k_lat)
+    return d if d < 10_000 else geo.distance_m(lon1, lat1, lon2, lat2)
+
+
+def _task_fields(task_id, kind, label, prompt, lon, lat, here) -> dict:
+    """A task as its holder sees it; distance and bearing from ``here`` = (lon, lat)."""
+    data = {"id": task_id, "kind": kind, "label": label, "prompt": prompt, "lat": lat, "lon": lon}
+    if here is not None:
+        data["distance_m"] = round(near_distance_m(here[0], here[1], lon, lat), 1)
+        data["bearing_deg"] = round(geo.bearing_deg(here[0], here[1], lon, lat), 1)
+    return data
+
+
+def _here(participant: Participant) -> tuple[float, float] | None:
+    """The participant's latest known position: buffered in this process, else stored."""
+    fix = positions.latest(
+        participant.id, participant.mob_pk, participant.created_at, _stored_fix(participant)
+    )
+    return (fix.lon, fix.lat) if fix is not None else None
+
+
+def _stored_fix(participant: Participant) -> positions.Fix | None:
+    if participant.lat is None or participant.fix_at is None:
+        return None
+    return positions.Fix(
+        participant.id,
+        participant.mob_pk,
+        participant.lat,
+        participant.lon,
+        participant.accuracy_m,
+        participant.fix_at,
+    )
 
 
 def task_json(task: Task, participant: Participant | None = None) -> dict:
     point = to_shape(task.point)
-    data = {
-        "id": task.id,
-        "kind": task.kind,
-        "label": task.label,
-        "prompt": task.prompt,
-        "lat": point.y,
-        "lon": point.x,
-    }
-    if participant is not None and participant.lat is not None:
-        data["distance_m"] = round(
-            geo.distance_m(participant.lon, participant.lat, point.x, point.y), 1
-        )
-        data["bearing_deg"] = round(
-            geo.bearing_deg(participant.lon, participant.lat, point.x, point.y), 1
-        )
-    return data
+    here = _here(participant) if participant is not None else None
+    return _task_fields(task.id, task.kind, task.label, task.prompt, point.x, point.y, here)
 
 
 def _release(session: Session, task_id: int) -> None:
@@ -220,6 +259,7 @@ def rematch(
         select(Participant).where(Participant.id.in_(participant_ids)).order_by(Participant.id)
     ):
         task = None
+        positions.overlay(participant)
         if participant.lat is not None:
             task = _ensure_task(session, participant, mob)
         results.append((participant.id, task))
@@ -227,24 +267,43 @@ def rematch(
 
 
 def _fix_problem(
-    participant: Participant,
+    previous: positions.Fix | None,
     lon: float,
     lat: float,
     accuracy_m: float,
     settings: Settings,
     now: datetime,
 ) -> str | None:
-    """Why this fix must not count, judged against the participant's last counted fix."""
-    previous = None
-    if participant.lat is not None and participant.fix_at is not None:
-        previous = (participant.lon, participant.lat, participant.fix_at.timestamp())
+    """Why this fix must not count, judged against the participant's last counted fix.
+
+    ``geo.fix_problem`` decides; a move clearly below the speed limit (by the fast local
+    distance) skips its geodesic."""
+    before = None
+    if previous is not None:
+        before = (previous.lon, previous.lat, previous.fix_at.timestamp())
+        dt = max(now.timestamp() - before[2], 1.0)
+        if (
+            near_distance_m(before[0], before[1], lon, lat) / dt
+            < 0.99 * settings.location_max_speed_mps
+        ):
+            before = None  # plausible beyond doubt: only the accuracy is left to judge
     return geo.fix_problem(
         accuracy_m,
         settings.location_max_accuracy_m,
-        previous,
+        before,
         (lon, lat, now.timestamp()),
         settings.location_max_speed_mps,
     )
+
+
+def _parse_fix(data: object) -> tuple[float, float, float]:
+    """(lat, lon, accuracy_m) of a report_location body, or a 400."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "body_not_object", "Send {lat, lon, accuracy_m, at}.")
+    lat = get_number(data, "lat", lo=-90, hi=90)
+    lon = get_number(data, "lon", lo=-180, hi=180)
+    accuracy_m = get_number(data, "accuracy_m", lo=0, hi=1e7)
+    return lat, lon, accuracy_m
 
 
 def report_location(
@@ -255,15 +314,14 @@ def report_location(
     settings: Settings,
     now: datetime | None = None,
 ) -> dict:
-    """Judge a fix (zone state, plausibility), keep it as the latest, match a task; the ack."""
+    """Judge a fix (zone state, plausibility), keep it as the latest, match a task; the ack.
+
+    Everything is written in the caller's transaction (the slow path of
+    ``report_location_by_id``, which defers unchanged fixes)."""
     now = now or utcnow()
-    if not isinstance(data, dict):
-        raise ApiError(400, "body_not_object", "Send {lat, lon, accuracy_m, at}.")
-    lat = get_number(data, "lat", lo=-90, hi=90)
-    lon = get_number(data, "lon", lo=-180, hi=180)
-    accuracy_m = get_number(data, "accuracy_m", lo=0, hi=1e7)
-    problem = _fix_problem(participant, lon, lat, accuracy_m, settings, now)
-    zone = to_shape(mob.zone)
+    lat, lon, accuracy_m = _parse_fix(data)
+    positions.overlay(participant)  # the previous fix may still be in this process's buffer
+    problem = _fix_problem(_stored_fix(participant), lon, lat, accuracy_m, settings, now)
     if problem is not None:
         # The fix does not count: not stored, and the participant is not "inside" on its word.
         participant.zone_state = "uncertain"
@@ -274,7 +332,7 @@ def report_location(
             "reason": problem,
             "task": task_json(task, participant) if task else None,
         }
-    fix = geo.zone_status(zone, lon, lat, accuracy_m)
+    fix = _zone_status(_zone(session.get_bind(), mob.pk, mob.updated_at), lon, lat, accuracy_m)
     participant.lat, participant.lon, participant.accuracy_m = lat, lon, accuracy_m
     participant.fix_at = now
     participant.zone_state = fix.state
@@ -294,6 +352,225 @@ def report_location(
     if fix.bearing_deg is not None:
         ack["bearing_deg"] = round(fix.bearing_deg, 1)
     return ack
+
+
+@dataclass(frozen=True)
+class _Zone:
+    """A mob's zone as this process caches it: keyed by the mob's ``updated_at``."""
+
+    updated_at: datetime
+    shape: shapely.Geometry
+    # (depth m, prepared lon/lat polygon of the points at least that deep inside the zone)
+    inner: tuple[tuple[float, shapely.Geometry], ...]
+
+
+# mob pk → its zone; every zone change bumps Mob.updated_at, so a stale entry is never used.
+_zones: dict[int, _Zone] = {}
+_ZONES_MAX = 1024
+# Depths (metres) of the inner zones kept per zone: a fix inside the inner zone of a depth
+# at least its accuracy is "inside" with one point-in-polygon test.
+_INNER_DEPTHS_M = (10.0, 25.0, 50.0, 100.0)
+
+
+def _zone(engine: Engine, mob_pk: int, updated_at: datetime) -> _Zone:
+    """The mob's zone (shapely, prepared), read from the database once per zone version."""
+    cached = _zones.get(mob_pk)
+    if cached is not None and cached.updated_at == updated_at:
+        return cached
+    with engine.connect() as conn:
+        shape = to_shape(conn.scalar(select(Mob.zone).where(Mob.pk == mob_pk)))
+    if len(_zones) >= _ZONES_MAX:
+        _zones.clear()
+    _zones[mob_pk] = zone = _Zone(updated_at, shape, _inner_zones(shape))
+    return zone
+
+
+def _inner_zones(shape: shapely.Geometry) -> tuple[tuple[float, shapely.Geometry], ...]:
+    """The zone shrunk by each depth, never larger than the exact rule allows.
+
+    ``geo.zone_status`` measures in a frame centred on the fix; the shrinking happens in one
+    centred on the zone, whose scales differ from any fix's by the ratio ``r`` of the
+    metres per degree at the two latitudes (smallest at the zone's extreme latitudes). So
+    the shrink is ``depth / r``, plus 2 % for the chords that approximate the offset arcs
+    (at most 1.9 % of the distance with shapely's default 8 segments a quarter) and 0.5 m.
+    """
+    centre = geo.LocalProjection.for_geometry(shape)
+    _w, south, _e, north = shape.bounds
+    lats = [south, north] + ([0.0] if south < 0 < north else [])
+    r = min(
+        min(p.k_lon / centre.k_lon, p.k_lat / centre.k_lat)
+        for p in (geo.LocalProjection(centre.lon0, lat) for lat in lats)
+    )
+    if r < 0.5:  # a zone spanning many degrees of latitude: always ask geo
+        return ()
+    local = centre.forward(shape)
+    inner = []
+    for depth in _INNER_DEPTHS_M:
+        shrunk = centre.inverse(local.buffer(-(depth / r * 1.02 + 0.5)))
+        shapely.prepare(shrunk)
+        inner.append((depth, shrunk))
+    return tuple(inner)
+
+
+def _zone_status(zone: _Zone, lon: float, lat: float, accuracy_m: float) -> geo.ZoneFix:
+    """``geo.zone_status``, with a shortcut for a fix whose accuracy circle is clearly inside:
+    deep enough in the zone (see ``_inner_zones``), the answer is "inside", as geo would say;
+    anywhere else geo decides."""
+    for depth, inner in zone.inner:
+        if accuracy_m <= depth:
+            if shapely.contains_xy(inner, lon, lat):
+                return geo.ZoneFix("inside", 0.0, None)
+            break
+    return geo.zone_status(zone.shape, lon, lat, accuracy_m)
+
+
+class _State(NamedTuple):
+    """What a location report needs about its participant, their mob and their task."""
+
+    id: int
+    mob_pk: int
+    task_id: int | None
+    zone_state: str | None
+    entered_zone: bool
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    fix_at: datetime | None
+    created_at: datetime
+    mob_updated_at: datetime
+    positions_purged: bool
+    task_status: str | None
+    task_kind: str | None
+    task_label: str | None
+    task_prompt: str | None
+    task_lon: float | None
+    task_lat: float | None
+
+
+# One read, on the driver directly: this runs for every walking fix, and SQLAlchemy's
+# statement machinery would cost several times the query itself.
+_STATE_SQL = (
+    "SELECT p.id, p.mob_pk, p.task_id, p.zone_state, p.entered_zone_at IS NOT NULL, "
+    "p.lat, p.lon, p.accuracy_m, p.fix_at, p.created_at, m.updated_at, "
+    "m.positions_purged_at IS NOT NULL, t.status, t.kind, t.label, t.prompt, "
+    "ST_X(t.point), ST_Y(t.point) "
+    "FROM participants p JOIN mobs m ON m.pk = p.mob_pk "
+    "LEFT JOIN tasks t ON t.id = p.task_id WHERE p.id = "
+)
+_PARAM = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _utc(value) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite keeps naive UTC text, PostgreSQL
+    returns aware datetimes); see models.UTCDateTime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _read_state(engine: Engine, participant_id: object) -> _State | None:
+    if not isinstance(participant_id, int):
+        return None
+    raw = engine.raw_connection()  # from the pool; close() gives it back
+    try:
+        cursor = raw.cursor()
+        cursor.execute(_STATE_SQL + _PARAM[engine.dialect.paramstyle], (participant_id,))
+        found = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if found is None:
+        return None
+    row = _State._make(found)
+    return row._replace(
+        entered_zone=bool(row.entered_zone),
+        positions_purged=bool(row.positions_purged),
+        fix_at=_utc(row.fix_at),
+        created_at=_utc(row.created_at),
+        mob_updated_at=_utc(row.mob_updated_at),
+    )
+
+
+def report_location_by_id(
+    engine: Engine,
+    get_session: Callable[[], Session],
+    participant_id: object,
+    data: object,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[dict, Mob | None]:
+    """A socket's location report: ``(ack, mob)``; ``mob`` is set when the fix was written
+    in ``get_session()``'s transaction (the caller commits it) and counters may have moved.
+
+    The common fix — plausible, same zone state, same task kept — is judged from one read
+    on ``engine`` and kept in this process's write-behind buffer (``server.positions``);
+    no session is opened and nothing is written. Any other fix (zone entry or exit, a task
+    to claim, a fix that does not count where the state was not uncertain yet) goes through
+    ``report_location`` in ``get_session()``, the request's session.
+    """
+    now = now or utcnow()
+    lat, lon, accuracy_m = _parse_fix(data)
+    row = _read_state(engine, participant_id)
+    if row is None:
+        raise ApiError(401, "participant_gone", "This participant no longer exists.")
+    if row.positions_purged:  # the mob is over: no position is kept any more
+        return {"zone": "uncertain", "counted": False, "reason": "mob_ended", "task": None}, None
+    stored = None
+    if row.lat is not None and row.fix_at is not None:
+        stored = positions.Fix(row.id, row.mob_pk, row.lat, row.lon, row.accuracy_m, row.fix_at)
+    previous = positions.latest(row.id, row.mob_pk, row.created_at, stored)
+    problem = _fix_problem(previous, lon, lat, accuracy_m, settings, now)
+    if problem is not None:
+        if row.zone_state != "uncertain":
+            return _report_changed(get_session(), participant_id, data, settings, now)
+        here = (previous.lon, previous.lat) if previous is not None else None
+        ack = {"zone": "uncertain", "counted": False, "reason": problem, "task": None}
+        ack["task"] = _row_task(row, here)
+        return ack, None
+    fix = _zone_status(_zone(engine, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
+    wants_task = fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m
+    unchanged = (
+        fix.state == row.zone_state
+        and (fix.state != "inside" or row.entered_zone)
+        and (not wants_task or (row.task_id is not None and row.task_status == "open"))
+    )
+    if not unchanged:
+        return _report_changed(get_session(), participant_id, data, settings, now)
+    positions.keep(positions.Fix(row.id, row.mob_pk, lat, lon, accuracy_m, now))
+    ack = {
+        "zone": fix.state,
+        "counted": True,
+        "distance_m": round(fix.distance_m, 1),
+        "task": _row_task(row, (lon, lat)),
+    }
+    if fix.bearing_deg is not None:
+        ack["bearing_deg"] = round(fix.bearing_deg, 1)
+    return ack, None
+
+
+def _row_task(row, here) -> dict | None:
+    if row.task_id is None or row.task_lon is None:
+        return None
+    return _task_fields(
+        row.task_id,
+        row.task_kind,
+        row.task_label,
+        row.task_prompt,
+        row.task_lon,
+        row.task_lat,
+        here,
+    )
+
+
+def _report_changed(session, participant_id, data, settings, now) -> tuple[dict, Mob]:
+    """The slow path: the ORM participant and mob, every change written in this transaction."""
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise ApiError(401, "participant_gone", "This participant no longer exists.")
+    mob = participant.mob
+    return report_location(session, participant, mob, data, settings, now), mob
 
 
 def _deed_answer(deed: Deed, totals: dict) -> dict:
@@ -352,7 +629,8 @@ def confirm_deed(
     task = session.get(Task, task_id)
     point = to_shape(task.point)
     distance = geo.distance_m(lon, lat, point.x, point.y)
-    reason = _fix_problem(participant, lon, lat, accuracy_m, settings, now)
+    positions.overlay(participant)
+    reason = _fix_problem(_stored_fix(participant), lon, lat, accuracy_m, settings, now)
     if reason is None and distance > settings.deed_radius_m + accuracy_m:
         reason = "far_from_task"
     deed = Deed(
@@ -412,10 +690,13 @@ def counters(session: Session, mob: Mob) -> dict:
             func.count().filter(Deed.status == "flagged"),
         ).where(Deed.mob_pk == mob.pk)
     ).one()
-    return {
+    totals = {
         "joined": joined,
         "in_zone": in_zone,
         "matched": matched,
         "deeds_done": done,
         "deeds_flagged": flagged,
     }
+    if mob.rehearsal:  # a rehearsal's deeds are kept but never counted
+        totals.update(deeds_done=0, deeds_flagged=0, rehearsal_deeds=done + flagged)
+    return totals
