@@ -228,3 +228,203 @@ class Deed(Base):
     accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --- Growth (issue 6): campaigns, cascade, views, follows, pledges --------------------------
+# Kept in tables of their own beside ``mobs``: on SQLite that table is never rebuilt (it would
+# break SpatiaLite's spatial-index triggers), and a mob without growth data needs no row.
+
+from datetime import date  # noqa: E402  (appended section: imports kept with it)
+
+from sqlalchemy import Date, Index  # noqa: E402
+
+FOLLOW_KINDS = ("organizer", "place")
+
+
+class Campaign(Base):
+    """Mobs in several zones that share one GO instant (each shown in its local time)."""
+
+    __tablename__ = "campaigns"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)  # public
+    organizer_id: Mapped[int] = mapped_column(
+        ForeignKey("organizers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    title: Mapped[str] = mapped_column(String(120), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    go_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    organizer: Mapped[Organizer] = relationship()
+
+
+class MobGrowth(Base):
+    """A mob's growth attributes: its campaign, its IANA time zone, the organizer's share code."""
+
+    __tablename__ = "mob_growth"
+
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), primary_key=True)
+    campaign_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.pk", ondelete="SET NULL"), nullable=True, index=True
+    )
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The referral code of the organizer's own share link (longer than participants' codes).
+    share_code: Mapped[str | None] = mapped_column(String(16), nullable=True, unique=True)
+
+    mob: Mapped[Mob] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+class OrganizerReferral(Base):
+    """A participant who joined through the organizer's share link."""
+
+    __tablename__ = "organizer_referrals"
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    mob_pk: Mapped[int] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class MobViewDay(Base):
+    """How many distinct clients viewed a mob's page on a day (UTC). No personal data."""
+
+    __tablename__ = "mob_views"
+
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Follower(Base):
+    """Someone who follows organizers or places without an account (id + hashed secret)."""
+
+    __tablename__ = "followers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    follows: Mapped[list[Follow]] = relationship(
+        back_populates="follower", cascade="all, delete-orphan", order_by="Follow.id"
+    )
+
+
+class Follow(Base):
+    """One thing a follower follows: an organizer, or a place (a circle of ``radius_m``)."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {FOLLOW_KINDS!r}", name="ck_follows_kind"),
+        Index("ix_follows_place", "kind", "lat", "lon"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("followers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(12), nullable=False)
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    radius_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    label: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    follower: Mapped[Follower] = relationship(back_populates="follows")
+    organizer: Mapped[Organizer | None] = relationship()
+
+
+class PushSubscription(Base):
+    """A follower's Web Push subscription (one per follower: the device it came from)."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("followers.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(1024), nullable=False)
+    p256dh: Mapped[str] = mapped_column(String(200), nullable=False)
+    auth: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PublishNotice(Base):
+    """Followers were told about this mob's publication (claimed once, whichever process)."""
+
+    __tablename__ = "publish_notices"
+
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), primary_key=True)
+    followers: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Sponsor(Base):
+    """Someone who pledges money per deed; identified by a token (id + hashed secret)."""
+
+    __tablename__ = "sponsors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Pledge(Base):
+    """``amount_minor`` per verified deed of a mob or a campaign, up to ``cap_minor``, paid only
+    when ``threshold_deeds`` (if set) is reached. Integers in the currency's minor unit."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="ck_pledges_amount"),
+        CheckConstraint("cap_minor IS NULL OR cap_minor > 0", name="ck_pledges_cap"),
+        CheckConstraint(
+            "threshold_deeds IS NULL OR threshold_deeds > 0", name="ck_pledges_threshold"
+        ),
+        CheckConstraint("(mob_pk IS NULL) <> (campaign_pk IS NULL)", name="ck_pledges_target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sponsor_id: Mapped[int] = mapped_column(
+        ForeignKey("sponsors.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    mob_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=True, index=True
+    )
+    campaign_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.pk", ondelete="CASCADE"), nullable=True, index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    cap_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    threshold_deeds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    sponsor: Mapped[Sponsor] = relationship()
+    mob: Mapped[Mob | None] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+__all__ += [
+    "Campaign",
+    "MobGrowth",
+    "OrganizerReferral",
+    "MobViewDay",
+    "Follower",
+    "Follow",
+    "PushSubscription",
+    "PublishNotice",
+    "Sponsor",
+    "Pledge",
+    "FOLLOW_KINDS",
+]
