@@ -99,6 +99,19 @@ setup_base() {
   setup_npm
 }
 
+# Debian's Chromium for the browser tests (Playwright drives it with executable_path; it never
+# downloads a browser). Returns non-zero, with the exact command, when it cannot be installed.
+setup_browser() {
+  local chromium="${CHROMIUM:-/usr/bin/chromium}"
+  [ -x "$chromium" ] && return 0
+  if _can_apt; then
+    _apt_install chromium
+    [ -x "$chromium" ] && return 0
+  fi
+  say "Chromium is missing: the browser tests need it. Install it with: sudo apt-get install chromium"
+  return 1
+}
+
 # PostGIS for the PostgreSQL on 127.0.0.1:5432 (the test suite's second backend).
 # Returns non-zero, with a message, when it cannot be made ready.
 setup_postgis() {

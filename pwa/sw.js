@@ -1,0 +1,109 @@
+/**
+ * Good Mob's service worker: the app shell (pages, modules, styles, icons and the vendor
+ * files) is precached in a versioned cache and served from it, so the app opens offline.
+ *
+ * - The BUILD line is rewritten by the server (server/pages.py) with a hash of the shell files
+ *   and their URLs: a change to any shell file makes a new worker with a new cache; the old
+ *   caches are deleted on activate.
+ * - /api/ and /socket.io/ are never cached nor answered from a cache: they go to the network.
+ * - Pages (navigations) are network-first with a short timeout, falling back to the cached
+ *   shell page for the route (/m/<id> → m.html, /live/<id> → live.html, /s/<id> →
+ *   summary.html, /organize → organize.html): a fresh page when
+ *   online, the app when offline.
+ * - Other shell files are cache-first; /config.json is network-first, cached as a fallback.
+ * - Map tiles and other origins are left to the browser.
+ */
+
+/* global self, caches */
+const BUILD = {"version": "dev", "shell": ["/", "/m.html", "/manifest.webmanifest"]};
+
+const PREFIX = "goodmob-shell-";
+const CACHE = PREFIX + BUILD.version;
+const NAVIGATION_TIMEOUT_MS = 3000;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE)
+      .then((cache) => cache.addAll(BUILD.shell.concat(["/config.json"])))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(
+        keys.filter((key) => key.startsWith(PREFIX) && key !== CACHE).map((key) => caches.delete(key)),
+      ))
+      .then(() => self.clients.claim()),
+  );
+});
+
+/** The cached page that serves a navigation to `path`. */
+function shellPageFor(path) {
+  if (path.startsWith("/m/")) return "/m.html";
+  if (path.startsWith("/live/")) return "/live.html";
+  if (path.startsWith("/s/")) return "/summary.html";
+  if (path === "/organize" || path.startsWith("/organize/")) return "/organize.html";
+  return "/";
+}
+
+function isNeverCached(url) {
+  return url.pathname.startsWith("/api/") || url.pathname.startsWith("/socket.io/") ||
+    url.pathname === "/sw.js";
+}
+
+/** fetch, rejected after `ms` (a flaky network must not hold the page). */
+function fetchWithTimeout(request, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("timeout")), ms);
+    fetch(request).then(
+      (response) => { clearTimeout(timer); resolve(response); },
+      (error) => { clearTimeout(timer); reject(error); },
+    );
+  });
+}
+
+async function navigate(request, url) {
+  try {
+    const response = await fetchWithTimeout(request, NAVIGATION_TIMEOUT_MS);
+    if (response.ok || response.status === 404) return response;
+    throw new Error(`status ${response.status}`);
+  } catch (error) {
+    const cached = await caches.match(shellPageFor(url.pathname), { cacheName: CACHE });
+    if (cached) return cached;
+    throw error;
+  }
+}
+
+async function networkFirst(request) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok) cache.put(request, response.clone());
+    return response;
+  } catch (error) {
+    const cached = await cache.match(request);
+    if (cached) return cached;
+    throw error;
+  }
+}
+
+async function cacheFirst(request) {
+  const cached = await caches.match(request, { cacheName: CACHE, ignoreSearch: true });
+  return cached || fetch(request);
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || isNeverCached(url)) return; // network only
+  if (request.mode === "navigate") {
+    event.respondWith(navigate(request, url));
+  } else if (url.pathname === "/config.json") {
+    event.respondWith(networkFirst(request));
+  } else if (BUILD.shell.includes(url.pathname)) {
+    event.respondWith(cacheFirst(request));
+  }
+});

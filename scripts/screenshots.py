@@ -1,0 +1,244 @@
+"""Phone screenshots of the participant's pages into docs/screenshots/ (Debian Chromium).
+
+Usage: ``.venv/bin/python scripts/screenshots.py [--out docs/screenshots]``
+
+Starts its own server on a temporary SQLite database, creates three mobs around a Berlin
+park, a small crowd of simulated participants (real Socket.IO clients, so the counters are
+live), and one phone (360×740 at 2×, Europe/Berlin) that discovers, joins, walks to its spot,
+counts down, flips at GO and confirms its deed. No internet is needed: map tiles point at an
+unreachable port, so the maps show their plain background (as they would offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+import socketio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.factories import PARK  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PHONE = {"width": 360, "height": 740}
+# A second and third zone nearby (lon, lat rings).
+ROSENTHALER = {
+    "type": "Polygon",
+    "coordinates": [[[13.4005, 52.5290], [13.4022, 52.5292], [13.4020, 52.5282],
+                     [13.4004, 52.5281], [13.4005, 52.5290]]],
+}  # fmt: skip
+MAUERPARK = {
+    "type": "Polygon",
+    "coordinates": [[[13.4010, 52.5440], [13.4045, 52.5445], [13.4050, 52.5400],
+                     [13.4018, 52.5398], [13.4010, 52.5440]]],
+}  # fmt: skip
+CROWD = [(52.5318 + 0.0003 * (i % 5), 13.3988 + 0.0006 * (i // 5)) for i in range(14)]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GOODMOB_ENV": "development",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "SECRET_KEY": "screenshots-" + "z" * 32,
+        "TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
+        "START_NOW_MIN_LEAD_S": "2",
+        "LOCATION_MAX_SPEED_MPS": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+class Organizer:
+    def __init__(self, url: str):
+        self.api = f"{url}/api"
+        body = {"email": f"ada-{secrets.token_hex(3)}@example.org", "password": "correct horse",
+                "name": "Ada from Weinberg e.V."}  # fmt: skip
+        token = requests.post(f"{self.api}/organizers", json=body, timeout=10).json()["token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, body: dict | None = None) -> dict:
+        r = requests.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def mob(self, zone: dict, go_in: timedelta, spacing_m: float, **fields) -> dict:
+        go_at = (datetime.now(UTC) + go_in).isoformat()
+        mob = self.post("/mobs", {"zone": zone, "go_at": go_at, "duration_s": 180, **fields})
+        self.post(f"/mobs/{mob['id']}/tasks/generate", {"spacing_m": spacing_m, "kind": "litter"})
+        return self.post(f"/mobs/{mob['id']}/publish")
+
+
+def crowd(url: str, mob_id: str) -> list[tuple[socketio.Client, dict | None]]:
+    """Simulated participants: joined, in the zone, matched (the counters move)."""
+    clients = []
+    for lat, lon in CROWD:
+        r = requests.post(f"{url}/api/mobs/{mob_id}/participants", json={}, timeout=10)
+        sio = socketio.Client(reconnection=False)
+        sio.connect(url, namespaces=["/participant"], auth={"token": r.json()["token"]},
+                    transports=["websocket"], wait_timeout=10)  # fmt: skip
+        sio.call("join_mob", {"mob": mob_id}, namespace="/participant", timeout=10)
+        fix = {"lat": lat, "lon": lon, "accuracy_m": 6, "at": int(time.time() * 1000)}
+        ack = sio.call("report_location", fix, namespace="/participant", timeout=10)
+        clients.append((sio, ack.get("task")))
+    return clients
+
+
+def crowd_deeds(clients, count: int) -> None:
+    """The first ``count`` simulated participants confirm their deed at their task."""
+    import uuid
+
+    for sio, task in clients[:count]:
+        if task:
+            deed = {"deed_id": str(uuid.uuid4()), "task": task["id"], "lat": task["lat"],
+                    "lon": task["lon"], "accuracy_m": 5}  # fmt: skip
+            sio.call("confirm_deed", deed, namespace="/participant", timeout=10)
+
+
+def shoot(page, out: Path, name: str) -> None:
+    time.sleep(0.4)  # let transitions settle
+    page.screenshot(path=str(out / name))
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{name}")
+
+
+def run(out: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp) / "screens.sqlite3")
+        clients: list = []
+        try:
+            org = Organizer(url)
+            main = org.mob(
+                PARK,
+                timedelta(minutes=40),
+                25,
+                title="Clean up Weinberg park",
+                description="Gloves and bags at the south gate. 30 minutes, then coffee.",
+                action="Pick up every piece of litter within 10 steps of your spot",
+            )
+            org.mob(ROSENTHALER, timedelta(hours=2, minutes=10), 20,
+                    title="Soup for Rosenthaler Platz",
+                    action="Hand out a warm meal at your table")  # fmt: skip
+            org.mob(MAUERPARK, timedelta(days=1, hours=3), 40, title="Water the Mauerpark trees",
+                    action="Give your tree two buckets of water")  # fmt: skip
+            clients = crowd(url, main["id"])
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                context = browser.new_context(
+                    viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                    geolocation={"latitude": 52.5296, "longitude": 13.3990, "accuracy": 12},
+                    permissions=["geolocation"], timezone_id="Europe/Berlin", locale="en-GB",
+                    base_url=url,
+                )  # fmt: skip
+                first = browser.new_context(
+                    viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+                )
+                welcome = first.new_page()
+                welcome.goto(url, wait_until="domcontentloaded")
+                welcome.locator("#locate-btn").wait_for(timeout=15_000)
+                shoot(welcome, out, "discover-welcome.png")
+                first.close()
+
+                page = context.new_page()
+                page.goto("/", wait_until="domcontentloaded")
+                page.locator(".mob-card").first.wait_for(timeout=15_000)
+                shoot(page, out, "discover.png")
+
+                page.click(f'.mob-card[data-mob="{main["id"]}"]')
+                page.locator("#view-join").wait_for(state="visible", timeout=15_000)
+                page.fill("#nickname", "Kim")
+                page.evaluate("() => window.scrollTo(0, 0)")
+                shoot(page, out, "participant-join.png")
+                page.click("#join-btn")
+                page.locator("#view-main").wait_for(state="visible", timeout=15_000)
+
+                # Into the park, then to the spot's edge (a few metres short of it).
+                context.set_geolocation({"latitude": 52.5313, "longitude": 13.3992, "accuracy": 9})
+                page.wait_for_function("() => window.__goodmobState().task", timeout=15_000)
+                task = page.evaluate("() => window.__goodmobState().task")
+                near = {"latitude": task["lat"] - 0.00035, "longitude": task["lon"] - 0.0004}
+                context.set_geolocation({**near, "accuracy": 7})
+                org.post(f"/mobs/{main['id']}/start-now", {"lead_s": 540})  # gathering, GO in 9 min
+                page.wait_for_function(
+                    "() => window.__goodmobState().phase === 'gathering'", timeout=15_000
+                )
+                time.sleep(3)  # the welcome toast goes away
+                shoot(page, out, "participant-before-go.png")
+
+                context.set_geolocation(
+                    {"latitude": task["lat"], "longitude": task["lon"], "accuracy": 5}
+                )
+                page.wait_for_function(
+                    "() => window.__goodmobState().fix?.accuracy_m === 5", timeout=15_000
+                )
+                time.sleep(1)  # reported before the pre-GO re-balance
+                org.post(f"/mobs/{main['id']}/start-now", {"lead_s": 14})
+                page.wait_for_function(
+                    "() => window.__goodmobState().phase === 'countdown'", timeout=15_000
+                )
+                time.sleep(6.3)
+                shoot(page, out, "participant-countdown.png")
+
+                page.wait_for_function("() => window.__goodmob", timeout=20_000)
+                time.sleep(1.0)  # after the flash
+                crowd_deeds(clients, 6)
+                time.sleep(0.8)
+                shoot(page, out, "participant-go.png")
+                page.click("#done-btn")
+                page.wait_for_function(
+                    "() => window.__goodmobState().deed?.state === 'settled'", timeout=15_000
+                )
+                shoot(page, out, "participant-done.png")
+                browser.close()
+        finally:
+            for sio, _task in clients:
+                sio.disconnect()
+            proc.terminate()
+            proc.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    run(parser.parse_args().out.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""Screenshots of the organizer page and the live map into docs/screenshots/ (Debian Chromium).
+
+Usage: ``.venv/bin/python scripts/screenshots_organize.py [--out docs/screenshots]``
+
+Starts its own server on a temporary SQLite database. An organizer (phone, 360×740 at 2×,
+Europe/Berlin) signs up, traces Weinberg park with the mouse in Geoman's draw mode
+(organize-drawing.png), fills it with task spots (organize-tasks.png), sees the server refuse
+a bow-tie zone where its edges cross (organize-zone-error.png), publishes, and runs the mob
+while simulated participants (real Socket.IO clients) join and act (organize-run.png,
+organize-run-controls.png: announce, review a flagged deed). The
+live map is shot on a phone before GO (live-phone.png) and during the action
+(live-go-phone.png), and on a 1280×720 projector in big-screen mode (live-big.png). No
+internet is needed: tiles point at an unreachable port, so maps show their plain background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+import socketio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.factories import PARK  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PHONE = {"width": 360, "height": 740}
+PROJECTOR = {"width": 1280, "height": 720}
+# Fixes of the simulated crowd (lat, lon): two clusters in the park, so crowd cells show.
+CROWD = [(52.53180 + 0.00004 * (i % 4), 13.39940 + 0.00005 * (i // 4)) for i in range(10)] + [
+    (52.53250 + 0.00004 * (i % 3), 13.40080 + 0.00005 * (i // 3)) for i in range(8)
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GOODMOB_ENV": "development",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "SECRET_KEY": "screenshots-" + "o" * 32,
+        "TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
+        "START_NOW_MIN_LEAD_S": "2",
+        "LOCATION_MAX_SPEED_MPS": "1000",
+        "DENSITY_MIN_INTERVAL_S": "0.5",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def crowd(url: str, mob_id: str) -> list[tuple[socketio.Client, dict]]:
+    """Simulated participants: joined, in the zone, matched to a task; with their fixes."""
+    clients = []
+    for lat, lon in CROWD:
+        r = requests.post(f"{url}/api/mobs/{mob_id}/participants", json={}, timeout=10)
+        sio = socketio.Client(reconnection=False)
+        sio.connect(
+            url,
+            namespaces=["/participant"],
+            auth={"token": r.json()["token"]},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        sio.call("join_mob", {"mob": mob_id}, namespace="/participant", timeout=10)
+        fix = {"lat": lat, "lon": lon, "accuracy_m": 6, "at": int(time.time() * 1000)}
+        sio.call("report_location", fix, namespace="/participant", timeout=10)
+        clients.append((sio, fix))
+    return clients
+
+
+def deeds(clients, done: int, flagged: int) -> None:
+    """``done`` participants confirm at their spot; ``flagged`` more confirm far from it."""
+    for i, (sio, fix) in enumerate(clients[: done + flagged]):
+        # Tasks are re-balanced before GO: the current one comes with a fresh fix's answer.
+        fix = {**fix, "at": int(time.time() * 1000)}
+        task = sio.call("report_location", fix, namespace="/participant", timeout=10).get("task")
+        if not task:
+            continue
+        far = i >= done
+        deed = {
+            "deed_id": str(uuid.uuid4()),
+            "task": task["id"],
+            "lat": task["lat"] - (0.002 if far else 0),
+            "lon": task["lon"],
+            "accuracy_m": 5,
+        }
+        ack = sio.call("confirm_deed", deed, namespace="/participant", timeout=10)
+        if not ack.get("status"):
+            print("deed refused:", ack)
+
+
+def shoot(page, out: Path, name: str) -> None:
+    time.sleep(0.5)  # let transitions and map animations settle
+    page.screenshot(path=str(out / name))
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{name}")
+
+
+def map_points(page, ring) -> list[tuple[float, float]]:
+    """Page coordinates of (lon, lat) positions on the organizer's map."""
+    box = page.locator("#org-map").bounding_box()
+    points = page.evaluate(
+        """(ring) => ring.map(([lon, lat]) => {
+            const p = window.goodmobOrganize.map.latLngToContainerPoint([lat, lon]);
+            return [p.x, p.y];
+        })""",
+        ring,
+    )
+    return [(box["x"] + x, box["y"] + y) for x, y in points]
+
+
+def fit_park(page) -> None:
+    """Show the whole park on the organizer's map."""
+    page.evaluate(
+        """(ring) => {
+            const map = window.goodmobOrganize.map;
+            map.invalidateSize();
+            map.fitBounds(ring.map(([lon, lat]) => [lat, lon]), { padding: [24, 24] });
+        }""",
+        PARK["coordinates"][0],
+    )
+    time.sleep(0.4)
+
+
+def new_mob(page, title: str, action: str, go_local: str, duration_s: int) -> None:
+    page.evaluate("() => { location.hash = '#/'; }")
+    page.click("#new-mob")
+    page.locator("#details-form").wait_for(state="visible")
+    page.fill("#f-title", title)
+    page.fill("#f-action", action)
+    page.fill("#f-description", "Gloves and bags at the south gate. Coffee afterwards.")
+    page.fill("#f-go", go_local)
+    page.select_option("#f-duration", str(duration_s))
+    page.click("#details-next")
+    page.locator("#tool-draw").wait_for(state="visible")
+
+
+def organizer_flow(page, out: Path) -> str:
+    """Sign up, draw the park, generate tasks, show a refused zone, publish; the mob id."""
+    page.goto("/organize")
+    page.click("#auth-mode-signup")
+    page.fill("#auth-name", "Ada from Weinberg e.V.")
+    page.fill("#auth-email", f"ada-{secrets.token_hex(3)}@example.org")
+    page.fill("#auth-password", "correct horse")
+    page.click("#auth-submit")
+    page.locator("#view-list").wait_for(state="visible")
+
+    # A bow tie first: refused, and the error is pinned where the edges cross.
+    berlin = ZoneInfo("Europe/Berlin")  # the browser's time zone
+    go_local = (datetime.now(berlin) + timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M")
+    new_mob(page, "Bow tie", "Test", go_local, 60)
+    page.evaluate("() => window.goodmobOrganize.map.setView([52.5319, 13.3999], 17)")
+    time.sleep(0.4)
+    box = page.locator("#org-map").bounding_box()
+    page.click("#tool-draw")
+    for fx, fy in [(0.22, 0.22), (0.78, 0.78), (0.78, 0.22), (0.22, 0.78)]:
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    page.click("#draw-finish")
+    page.click("#zone-save")
+    page.locator(".gm-error-pin").wait_for(state="visible")
+    shoot(page, out, "organize-zone-error.png")
+
+    # The real one: trace the park.
+    new_mob(
+        page,
+        "Clean up Weinberg park",
+        "Pick up every piece of litter within 10 steps of your spot",
+        go_local,
+        300,
+    )
+    fit_park(page)
+    ring = PARK["coordinates"][0][:-1]
+    points = map_points(page, ring)
+    page.click("#tool-draw")
+    for x, y in points[:5]:
+        page.mouse.click(x, y)
+    page.mouse.move(points[5][0] - 20, points[5][1] + 10)
+    shoot(page, out, "organize-drawing.png")
+    page.mouse.click(*points[5])
+    page.mouse.click(*points[0])
+    page.click("#zone-save")
+    page.locator("#t-generate").wait_for(state="visible")
+    page.locator("#t-spacing").evaluate(
+        "(el) => { el.value = '25'; el.dispatchEvent(new Event('input', { bubbles: true })); }"
+    )
+    page.fill("#t-prompt", "Fill one bag; bags are at the south gate")
+    page.click("#t-generate")
+    page.wait_for_function("() => document.querySelector('#task-count').textContent !== '0'")
+    page.evaluate("() => document.querySelector('#panel').scrollTop = 0")
+    fit_park(page)
+    page.locator("#toast").wait_for(state="hidden")
+    shoot(page, out, "organize-tasks.png")
+    page.click("#tasks-next")
+    page.click("#publish")
+    page.locator("#run-phase").wait_for(state="visible")
+    return page.evaluate("() => window.goodmobOrganize.mob.id")
+
+
+def run(out: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp) / "screens.sqlite3")
+        clients: list = []
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                phone = dict(
+                    viewport=PHONE,
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    has_touch=True,
+                    timezone_id="Europe/Berlin",
+                    locale="en-GB",
+                    base_url=url,
+                )
+                org_context = browser.new_context(
+                    **phone,
+                    geolocation={"latitude": 52.5319, "longitude": 13.4000, "accuracy": 10},
+                    permissions=["geolocation"],
+                )
+                org = org_context.new_page()
+                mob_id = organizer_flow(org, out)
+                token = org.evaluate(
+                    "() => JSON.parse(localStorage.getItem('goodmob.organizer')).token"
+                )
+                headers = {"Authorization": f"Bearer {token}"}
+                clients = crowd(url, mob_id)
+
+                live = browser.new_context(**phone).new_page()
+                live.goto(f"/live/{mob_id}")
+                live.wait_for_function(
+                    "() => document.querySelector('#c-joined').textContent !== '0'"
+                )
+                live.locator("path.gm-density").first.wait_for(timeout=15_000)
+                shoot(live, out, "live-phone.png")
+
+                big = browser.new_context(viewport=PROJECTOR, base_url=url).new_page()
+                big.goto(f"/live/{mob_id}?big=1")
+                big.locator("path.gm-density").first.wait_for(timeout=15_000)
+
+                # GO in a few seconds; the crowd acts; one deed far from its spot is flagged.
+                requests.post(
+                    f"{url}/api/mobs/{mob_id}/start-now",
+                    json={"lead_s": 3},
+                    headers=headers,
+                    timeout=10,
+                ).raise_for_status()
+                live.wait_for_function(
+                    "() => document.querySelector('#countdown').dataset.phase === 'action'",
+                    timeout=20_000,
+                )
+                time.sleep(1.0)  # GO on the server's clock too
+                deeds(clients, done=11, flagged=1)
+                requests.post(
+                    f"{url}/api/mobs/{mob_id}/announcements",
+                    json={"text": "Bags are at the south gate: grab one on your way!"},
+                    headers=headers,
+                    timeout=10,
+                ).raise_for_status()
+                for page in (live, big):
+                    page.wait_for_function(
+                        "() => document.querySelectorAll('#live-map .gm-task--done').length >= 8",
+                        timeout=20_000,
+                    )
+                shoot(live, out, "live-go-phone.png")
+                shoot(big, out, "live-big.png")
+
+                org.locator(".org-review-item").first.wait_for(timeout=15_000)
+                shoot(org, out, "organize-run.png")
+                org.fill("#announce-text", "Ten more minutes: keep going!")
+                org.locator(".org-review").evaluate("(el) => el.scrollIntoView({block: 'end'})")
+                shoot(org, out, "organize-run-controls.png")
+                browser.close()
+        finally:
+            for sio, _fix in clients:
+                sio.disconnect()
+            proc.terminate()
+            proc.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    run(parser.parse_args().out.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

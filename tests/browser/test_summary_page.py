@@ -1,0 +1,52 @@
+"""The public summary page /s/<mob id> in a real browser (headless Chromium)."""
+
+import pytest
+import requests
+
+from tests.growth_support import clean_growth
+
+
+@pytest.fixture(autouse=True)
+def _clean(db):
+    clean_growth(db)
+
+
+def test_the_public_summary_page_shows_counts_pledges_and_sharers(live_server, rest, phone):
+    mob = rest.published_mob(spacing_m=40)
+    api = f"{live_server.url}/api/mobs/{mob['id']}"
+    alice = requests.post(f"{api}/participants", json={"nickname": "Alice"}, timeout=10).json()
+    requests.post(f"{api}/participants", json={"ref": alice["participant"]["ref_code"]}, timeout=10)
+    requests.post(
+        f"{live_server.url}/api/pledges",
+        timeout=10,
+        json={
+            "mob": mob["id"],
+            "amount_minor": 250,
+            "currency": "EUR",
+            "sponsor_name": "Bakery Schulz",
+        },
+    )
+
+    page = phone().new_page()
+    page.goto(f"/s/{mob['id']}")
+    page.wait_for_function("document.getElementById('sum-title').textContent !== 'Loading…'")
+    assert page.text_content("#sum-title") == mob["title"]
+    assert page.text_content("#c-joined") == "2"
+    assert page.text_content("#c-deeds_done") == "0"
+    assert "EUR" in page.text_content("#c-pledged")
+    assert "Bakery Schulz" not in page.content()  # sponsors stay unnamed in public
+    sharers = page.locator("#sum-sharers li").all_text_contents()
+    assert len(sharers) == 1 and sharers[0].startswith("Alice: brought 1")
+    assert page.locator("#sum-funnel .sum-step").count() == 5
+    assert page.locator("#sum-chart svg rect").count() >= 1
+    assert page.locator("#sum-map .gm-task").count() == len(
+        requests.get(f"{api}/tasks", timeout=10).json()["features"]
+    )
+    assert page.is_hidden("#sum-error")
+
+
+def test_an_unknown_mob_says_so(live_server, phone):
+    page = phone().new_page()
+    page.goto("/s/nosuchmb")
+    page.wait_for_selector("#sum-error", state="visible")
+    assert page.text_content("#sum-error") == "There is no such mob."
