@@ -39,6 +39,7 @@ def _listener(host: str, port: int, reuse_port: bool):
 
 
 def serve(settings, *, reuse_port: bool = False) -> int:
+    import gc
     import logging
 
     from gevent import pywsgi
@@ -49,6 +50,15 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     app = create_app(settings)
     print(raise_open_file_limit(settings.max_connections), file=sys.stderr, flush=True)
+    # Each socket's events are handled in its reader greenlet, one at a time, instead of a
+    # new greenlet per event (a phone's events are answered in order anyway).
+    socketio.server.async_handlers = False
+    # With thousands of sockets a process tracks millions of objects, and CPython's default
+    # full collections (every few seconds under load) stall every socket for a second or
+    # more: freeze what start-up made and collect far less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
     stopping = []
     if settings.scheduler:
         socketio.start_background_task(scheduler.run, app, lambda: bool(stopping))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, mobs, participants, timeline
+from server import auth, campaigns, follows, mobs, participants, timeline
 from server.app import db_session
 from server.errors import ApiError
 from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
@@ -262,6 +262,8 @@ def update_mob(mob_id: str):
             400, "body_empty", f"Send at least one of: {', '.join(sorted(_MOB_FIELDS))}."
         )
     changes = _mob_changes(data, partial=True)
+    if "go_at" in changes and mob.status != "draft":
+        campaigns.guard_schedule_change(session, mob)
     version = mob.timeline_version
     mobs.update_mob(session, mob, changes, _settings())
     if mob.status != "draft" and (mob.timeline_version != version or "rehearsal" in changes):
@@ -279,6 +281,7 @@ def publish_mob(mob_id: str):
     mob = _owned_mob(session, mob_id)
     mobs.publish_mob(session, mob)
     session.commit()
+    follows.on_published(session, mob)  # followers told; a failure there is only logged
     return jsonify(mob_json(mob, _task_count(session, mob)))
 
 
@@ -317,6 +320,7 @@ def start_now(mob_id: str):
     lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
     session = db_session()
     mob = _owned_mob(session, mob_id)
+    campaigns.guard_schedule_change(session, mob)
     timeline.start_now(session, mob, lead_s, _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
@@ -328,6 +332,7 @@ def postpone(mob_id: str):
     data = json_body(request)
     session = db_session()
     mob = _owned_mob(session, mob_id)
+    campaigns.guard_schedule_change(session, mob)
     timeline.postpone(session, mob, postpone_target(data, mob), _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))

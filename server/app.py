@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import IntegerConverter
 
 from config import Settings, load_settings
 from server.db import make_engine, make_session_factory
@@ -24,6 +26,40 @@ def _async_mode() -> str:
     return "threading"
 
 
+class _RowId(IntegerConverter):
+    """``<int:...>`` in URLs: at most 18 digits, so an id always fits a 64-bit column (a
+    longer one is a 404, not a database overflow)."""
+
+    regex = r"\d{1,18}"
+
+
+_SOCKET_PATH = "/socket.io"
+
+
+def _is_socket(request) -> bool:
+    return request.environ.get("PATH_INFO", "").startswith(_SOCKET_PATH)
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's cookie session, except on Socket.IO requests: Flask-SocketIO pushes a request
+    context for every event, and the socket keeps its own session in memory, so parsing a
+    cookie there is wasted work (the app sets no cookie anyway)."""
+
+    def open_session(self, app, request):
+        if _is_socket(request):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+class _App(Flask):
+    def create_url_adapter(self, request):
+        # Socket.IO events never route through the URL map: skip matching their path
+        # against it on every event (measured in docs/BENCHMARKS.md, "locations").
+        if request is not None and _is_socket(request):
+            return None
+        return super().create_url_adapter(request)
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     """Build an app from ``settings`` (default: the environment), with ``overrides`` applied."""
     if settings is None:
@@ -33,7 +69,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
         settings = replace(settings, **overrides)
 
-    app = Flask(__name__, static_folder=None)
+    app = _App(__name__, static_folder=None)
+    app.session_interface = _Sessions()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -57,25 +94,37 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         if session is not None:
             session.close()
 
+    app.url_map.converters["int"] = _RowId
+
+    from server import follows, ratelimit, security, timeline
     from server.api import api
     from server.errors import register_error_handlers
+    from server.growth import growth
+    from server.health import health
+    from server.logs import install_request_ids
+    from server.metrics import metrics
     from server.pages import pages
+    from server.realtime import emit_mob_event, register_namespaces
 
     register_error_handlers(app)
+    install_request_ids(app)
+    security.install(app)
+    ratelimit.install(app)
+    app.register_blueprint(health)
+    app.register_blueprint(metrics)
     app.register_blueprint(api)
-    app.register_blueprint(pages)
-
-    from server import timeline
-    from server.realtime import emit_mob_event, register_namespaces
+    app.register_blueprint(growth)
+    app.register_blueprint(pages)  # last: its catch-all serves the app's static files
 
     timeline.install(app.extensions["goodmob.sessions"], emit_mob_event)
     register_namespaces()
+    follows.register(socketio)
     socketio.init_app(
         app,
         async_mode=_async_mode(),
         message_queue=settings.redis_url or None,
         channel=settings.redis_channel,
-        cors_allowed_origins=[],  # same origin only
+        **security.socketio_options(settings),  # origin check and message size limit
     )
     return app
 

@@ -34,6 +34,8 @@ _MOB_ID = {
     "description": "The mob's short public id.",
 }
 _AUTH = [{"bearer": []}]
+_ROW_ID = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}  # 1 to 18 digits
+_NON_BLANK = r"\S"  # strings are trimmed; a blank one is missing
 _E400 = _error("Malformed request: invalid JSON, missing or wrongly typed field (see error.code).")
 _E401 = _error(
     "No token, or an invalid or expired one (auth_required, token_invalid, token_expired)."
@@ -66,10 +68,29 @@ _ZONE_CODES = [
 
 
 def openapi_document() -> dict:
+    """The served OpenAPI document: the core routes and the growth routes (server/growth.py)."""
+    from server.growth import growth_openapi
+
+    doc = _core_document()
+    extra = growth_openapi()
+    clash = set(doc["paths"]) & set(extra["paths"])
+    if clash:  # pragma: no cover - a programming error, caught by the OpenAPI tests
+        raise RuntimeError(f"OpenAPI paths defined twice: {sorted(clash)}")
+    doc["paths"].update(extra["paths"])
+    doc["components"]["schemas"].update(extra["schemas"])
+    return doc
+
+
+def _core_document() -> dict:
     mob_write = {
-        "title": {"type": "string", "maxLength": 120},
+        "title": {"type": "string", "maxLength": 120, "pattern": _NON_BLANK},
         "description": {"type": "string", "maxLength": 5000},
-        "action": {"type": "string", "maxLength": 500, "description": "The prompt shown at GO."},
+        "action": {
+            "type": "string",
+            "maxLength": 500,
+            "pattern": _NON_BLANK,
+            "description": "The prompt shown at GO.",
+        },
         "zone": {"$ref": "#/components/schemas/Zone"},
         "go_at": {
             "type": "string",
@@ -195,6 +216,7 @@ def openapi_document() -> dict:
                         "lead_s": {
                             "type": "integer",
                             "minimum": 1,
+                            "maximum": 86400,
                             "description": "Seconds from now to GO (default START_NOW_LEAD_S, "
                             "at least START_NOW_MIN_LEAD_S).",
                         }
@@ -204,16 +226,19 @@ def openapi_document() -> dict:
                     "type": "object",
                     "additionalProperties": False,
                     "description": "Exactly one of go_at (later than the current) or by_s.",
+                    "oneOf": [{"required": ["go_at"]}, {"required": ["by_s"]}],
                     "properties": {
                         "go_at": {"type": "string", "format": "date-time"},
-                        "by_s": {"type": "integer", "minimum": 1},
+                        "by_s": {"type": "integer", "minimum": 1, "maximum": 604800},
                     },
                 },
                 "Announcement": {
                     "type": "object",
                     "additionalProperties": False,
                     "required": ["text"],
-                    "properties": {"text": {"type": "string", "maxLength": 280}},
+                    "properties": {
+                        "text": {"type": "string", "maxLength": 280, "pattern": _NON_BLANK}
+                    },
                 },
                 "MobEvent": {
                     "type": "object",
@@ -289,10 +314,20 @@ def openapi_document() -> dict:
                     "properties": {
                         "spacing_m": {"type": "number", "minimum": 5, "maximum": 5000},
                         "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
-                        "capacity": {"type": "integer", "minimum": 1, "default": 1},
+                        "capacity": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1000,
+                            "default": 1,
+                        },
                         "grid": {"enum": ["hex", "square"], "default": "hex"},
-                        "label": {"type": "string", "description": "Label prefix."},
-                        "prompt": {"type": "string"},
+                        "label": {
+                            "type": "string",
+                            "maxLength": 100,
+                            "pattern": _NON_BLANK,
+                            "description": "Label prefix.",
+                        },
+                        "prompt": {"type": "string", "maxLength": 500},
                         "replace": {
                             "type": "boolean",
                             "default": True,
@@ -305,12 +340,17 @@ def openapi_document() -> dict:
                     "additionalProperties": False,
                     "required": ["lat", "lon", "kind"],
                     "properties": {
-                        "lat": {"type": "number"},
-                        "lon": {"type": "number"},
-                        "kind": {"type": "string"},
-                        "label": {"type": "string"},
-                        "prompt": {"type": "string"},
-                        "capacity": {"type": "integer", "minimum": 1, "default": 1},
+                        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                        "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+                        "label": {"type": "string", "maxLength": 120, "pattern": _NON_BLANK},
+                        "prompt": {"type": "string", "maxLength": 500},
+                        "capacity": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1000,
+                            "default": 1,
+                        },
                     },
                 },
                 "TaskUpdate": {
@@ -318,13 +358,14 @@ def openapi_document() -> dict:
                     "additionalProperties": False,
                     "minProperties": 1,
                     "description": "lat and lon go together (a move must stay inside the zone).",
+                    "dependentRequired": {"lat": ["lon"], "lon": ["lat"]},
                     "properties": {
                         "lat": {"type": "number", "minimum": -90, "maximum": 90},
                         "lon": {"type": "number", "minimum": -180, "maximum": 180},
                         "kind": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
                         "label": {"type": "string", "maxLength": 120},
                         "prompt": {"type": "string", "maxLength": 500},
-                        "capacity": {"type": "integer", "minimum": 1},
+                        "capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
                         "status": {"enum": ["open", "closed"]},
                     },
                 },
@@ -332,8 +373,18 @@ def openapi_document() -> dict:
                     "type": "object",
                     "additionalProperties": False,
                     "properties": {
-                        "nickname": {"type": "string", "minLength": 2, "maxLength": 24},
-                        "ref": {"type": "string", "description": "Referral code from a link."},
+                        "nickname": {
+                            "type": "string",
+                            "pattern": r"^[\w.'-][\w .'-]{0,22}[\w.'-]$",
+                            "description": "2 to 24 letters, digits, spaces, dots, dashes or "
+                            "apostrophes; friendly words only (nickname_refused).",
+                        },
+                        "ref": {
+                            "type": "string",
+                            "maxLength": 16,
+                            "pattern": _NON_BLANK,
+                            "description": "Referral code from a link.",
+                        },
                     },
                 },
                 "Review": {
@@ -408,23 +459,33 @@ def openapi_document() -> dict:
                             "name": "lat",
                             "in": "query",
                             "required": True,
-                            "schema": {"type": "number"},
+                            "schema": {"type": "number", "minimum": -90, "maximum": 90},
                         },
                         {
                             "name": "lon",
                             "in": "query",
                             "required": True,
-                            "schema": {"type": "number"},
+                            "schema": {"type": "number", "minimum": -180, "maximum": 180},
                         },
                         {
                             "name": "radius_m",
                             "in": "query",
-                            "schema": {"type": "number", "default": 5000, "maximum": 50000},
+                            "schema": {
+                                "type": "number",
+                                "default": 5000,
+                                "minimum": 0,
+                                "maximum": 50000,
+                            },
                         },
                         {
                             "name": "limit",
                             "in": "query",
-                            "schema": {"type": "integer", "default": 100},
+                            "schema": {
+                                "type": "integer",
+                                "default": 100,
+                                "minimum": 1,
+                                "maximum": 100,
+                            },
                         },
                     ],
                     "responses": {"200": _json("NearbyMobs", "Mobs with distance_m"), "400": _E400},
@@ -548,7 +609,12 @@ def openapi_document() -> dict:
                     {
                         "name": "after",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 2**62,
+                            "default": 0,
+                        },
                         "description": "The last sequence number the client saw.",
                     },
                 ],
@@ -653,7 +719,7 @@ def openapi_document() -> dict:
                         "name": "deed_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer"},
+                        "schema": _ROW_ID,
                     },
                 ],
                 "post": {
@@ -677,7 +743,7 @@ def openapi_document() -> dict:
                         "name": "task_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer"},
+                        "schema": _ROW_ID,
                     },
                 ],
                 "patch": {

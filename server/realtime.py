@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 from flask import current_app
-from flask_socketio import Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room
 from sqlalchemy import select
 
-from server import density, mobs, participants, ratelimit, timeline
+from server import campaigns, density, metrics, mobs, participants, pledges, ratelimit, timeline
 from server.app import db_session
 from server.auth import organizer_from_token
 from server.errors import ApiError, error_body
@@ -50,8 +50,10 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
     if totals is None:
         totals = participants.counters(session, mob)
     payload = {"mob": mob.id, "seq": mob.event_seq, **totals}
+    payload["pledges"] = pledges.pledge_totals(session, mob)
     for namespace, room in _audiences(mob.id):
         socketio.emit("stats", payload, to=room, namespace=namespace)
+    metrics.event_emitted("stats", len(_audiences(mob.id)))
     s = _settings()
     now = time.monotonic()
     if now - _last_density.get(mob.id, 0.0) >= s.density_min_interval_s:
@@ -64,6 +66,7 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
                 to=room,
                 namespace=namespace,
             )
+        metrics.event_emitted("density", 2)
 
 
 def push_stats(mob: Mob, totals: dict | None = None) -> None:
@@ -122,8 +125,12 @@ def in_flight() -> int:
 
 
 def _ack_errors(handler):
+    event = handler.__name__.removeprefix("on_")
+
     def wrapper(self, data=None):
         _in_flight[0] += 1
+        metrics.event_received(event)
+        started = time.perf_counter()
         try:
             return handler(self, data)
         except ApiError as exc:
@@ -135,6 +142,7 @@ def _ack_errors(handler):
             return error_body("internal_error", "Something went wrong on our side.")
         finally:
             _in_flight[0] -= 1
+            metrics.observe_ack(event, time.perf_counter() - started)
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -154,10 +162,16 @@ class ParticipantNamespace(Namespace):
             )
         except ApiError as exc:
             # Refused: the client's connect_error carries {code, message}.
-            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+            raise _refused(exc.code, exc.message) from None
         socket_session["participant_id"] = participant.id
         socket_session["mob_id"] = mob.id
         join_room(f"participant:{participant.id}")  # for messages to this phone alone
+        metrics.socket_connected(mob.id)
+
+    def on_disconnect(self, reason=None):
+        from flask import session as socket_session
+
+        metrics.socket_disconnected(socket_session.get("mob_id"))
 
     def on_time_sync(self, data=None):
         return _time_sync(data)
@@ -174,11 +188,18 @@ class ParticipantNamespace(Namespace):
     @ratelimit.limited("report_location")
     @_ack_errors
     def on_report_location(self, data):
-        participant, mob = _current()
-        session = db_session()
-        ack = participants.report_location(session, participant, mob, data, _settings())
-        session.commit()
-        push_stats(mob)
+        from flask import session as socket_session
+
+        ack, changed = participants.report_location_by_id(
+            current_app.extensions["goodmob.engine"],
+            db_session,
+            socket_session.get("participant_id"),
+            data,
+            _settings(),
+        )
+        if changed is not None:  # written in the request's session; counters may have moved
+            db_session().commit()
+            push_stats(changed)
         return ack
 
     @ratelimit.limited("confirm_deed")
@@ -216,8 +237,37 @@ def _mob_from(data, organizer) -> Mob:
     return mob
 
 
+def _refused(code: str, message: str) -> ConnectionRefusedError:
+    """A refused connection; the client's ``connect_error`` has ``err.data = {code, message}``."""
+    return ConnectionRefusedError(message, {"code": code, "message": message})
+
+
+def _watch(mob_id: str, audience: str) -> None:
+    """Count this socket as watching ``mob_id`` (once; a second watch_mob moves it)."""
+    from flask import session as socket_session
+
+    before = socket_session.get("watching")
+    if before == mob_id:
+        return
+    if before is not None:
+        metrics.socket_disconnected(before, audience)
+    socket_session["watching"] = mob_id
+    metrics.socket_connected(mob_id, audience)
+
+
+def _unwatch(audience: str) -> None:
+    from flask import session as socket_session
+
+    watching = socket_session.pop("watching", None)
+    if watching is not None:
+        metrics.socket_disconnected(watching, audience)
+
+
 class LiveNamespace(Namespace):
     """Spectators: no account, no token; they never receive an individual's position."""
+
+    def on_disconnect(self, reason=None):
+        _unwatch("live")
 
     def on_time_sync(self, data=None):
         return _time_sync(data)
@@ -226,6 +276,7 @@ class LiveNamespace(Namespace):
     def on_watch_mob(self, data):
         mob = _watched_mob(data)
         join_room(f"mob:{mob.id}:live")
+        _watch(mob.id, "live")
         return spectator_snapshot(mob, data.get("last_seq"))
 
 
@@ -237,14 +288,15 @@ class OrganizerNamespace(Namespace):
 
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
-            raise ConnectionRefusedError(
-                {"code": "auth_required", "message": "Connect with auth {token}."}
-            )
+            raise _refused("auth_required", "Connect with auth {token}.")
         try:
             organizer = organizer_from_token(db_session(), token)
         except ApiError as exc:
-            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+            raise _refused(exc.code, exc.message) from None
         socket_session["organizer_id"] = organizer.id
+
+    def on_disconnect(self, reason=None):
+        _unwatch("organizer")
 
     def _organizer(self):
         from flask import session as socket_session
@@ -263,6 +315,7 @@ class OrganizerNamespace(Namespace):
     def on_watch_mob(self, data):
         mob = _mob_from(data, self._organizer())
         join_room(f"mob:{mob.id}:org")
+        _watch(mob.id, "organizer")
         body = spectator_snapshot(mob, data.get("last_seq"))
         return body
 
@@ -273,6 +326,7 @@ class OrganizerNamespace(Namespace):
         mob = _mob_from(data, self._organizer())
         s = _settings()
         lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
+        campaigns.guard_schedule_change(db_session(), mob)
         timeline.start_now(db_session(), mob, lead_s, s)
         db_session().commit()
         return {"timeline": timeline.timeline_json(mob)}
@@ -282,6 +336,7 @@ class OrganizerNamespace(Namespace):
         from server.api import postpone_target
 
         mob = _mob_from(data, self._organizer())
+        campaigns.guard_schedule_change(db_session(), mob)
         timeline.postpone(db_session(), mob, postpone_target(data, mob), _settings())
         db_session().commit()
         return {"timeline": timeline.timeline_json(mob)}
@@ -356,6 +411,7 @@ def notify_task_assigned(session, moved) -> None:
             to=f"participant:{participant_id}",
             namespace="/participant",
         )
+    metrics.event_emitted("task_assigned", len(moved))
 
 
 def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:
@@ -371,6 +427,7 @@ def emit_mob_event(mob_id: str, name: str, payload: dict) -> None:
     """Send a numbered event to every audience of the mob (through Redis when configured)."""
     for namespace, room in _audiences(mob_id):
         socketio.emit(name, payload, to=room, namespace=namespace)
+    metrics.event_emitted(name, 3)
 
 
 def _audiences(mob_id: str) -> tuple[tuple[str, str], ...]:

@@ -91,17 +91,15 @@ def app(settings):
 @pytest.fixture()
 def db(app):
     """A session on the app's database; the tables are emptied before each test."""
+    from server.models import Base
+
     engine = app.extensions["goodmob.engine"]
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children first
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "TRUNCATE mob_events, deeds, participants, tasks, mobs, organizers "
-                    "RESTART IDENTITY CASCADE"
-                )
-            )
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
-            for table in ("mob_events", "deeds", "participants", "tasks", "mobs", "organizers"):
+            for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
     session = app.extensions["goodmob.sessions"]()
     yield session

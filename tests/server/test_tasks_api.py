@@ -101,8 +101,8 @@ def _holders(app, client, mob_id, n):
     for _ in range(n):
         token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
         sc = socketio.test_client(app, namespace="/participant", auth={"token": token})
-        ack = sc.emit("report_location", {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8,
-                                          "at": 0}, namespace="/participant", callback=True)  # fmt: skip
+        fix = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
+        ack = sc.emit("report_location", fix, namespace="/participant", callback=True)
         assert ack["task"] is not None
         sc.get_received("/participant")
         clients.append((sc, ack["task"]["id"]))
