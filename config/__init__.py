@@ -44,6 +44,7 @@ class Settings:
     rate_limit_enabled: bool = True
     rate_limit_join_addr: str = "60/60"  # POST /api/mobs/{id}/participants, per address
     rate_limit_auth_addr: str = "10/60"  # organizer sign-up and log-in, per address
+    rate_limit_anon_addr: str = "120/60"  # view beacons, new followers, pledges, per address
     rate_limit_report_token: str = "20/10"  # report_location, per participant
     rate_limit_report_addr: str = "600/10"  # report_location, per address (NAT: many phones)
     rate_limit_deed_token: str = "20/60"  # confirm_deed, per participant
@@ -99,6 +100,14 @@ class Settings:
     readyz_timeout_s: float = 2.0  # longest wait for one readiness check (database, Redis)
     readyz_scheduler_stale_s: float = 5.0  # the scheduler loop must have ticked this recently
     prometheus_multiproc_dir: str = ""  # metrics shared by several processes (`--workers`)
+    # Web Push for followers (docs/GROWTH.md): the VAPID key (base64url; generated into
+    # instance/vapid_private_key.pem on first use when empty), its contact, the push hosts
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@goodmob.invalid"
+    push_allowed_hosts: str = (
+        "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,push.apple.com,"
+        "notify.windows.com"
+    )
     # Nearby search
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, g
 from flask.sessions import SecureCookieSessionInterface
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
 from server.db import make_engine, make_session_factory
@@ -60,6 +60,13 @@ class _App(Flask):
         return super().create_url_adapter(request)
 
 
+class _NotApi(PathConverter):
+    """A path outside ``/api/`` (the web app's files): an unknown API path is then a 404
+    whatever its method, and a known one with a wrong method a 405 with ``Allow``."""
+
+    regex = r"(?!api/)[^/].*?"
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     """Build an app from ``settings`` (default: the environment), with ``overrides`` applied."""
     if settings is None:
@@ -95,6 +102,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
             session.close()
 
     app.url_map.converters["int"] = _RowId
+    app.url_map.converters["notapi"] = _NotApi
 
     from server import follows, ratelimit, security, timeline
     from server.api import api

@@ -88,10 +88,10 @@ def _zones() -> frozenset[str]:
 
 
 def validate_time_zone(name: object) -> str:
-    """An IANA time zone name known to zoneinfo (``Europe/Berlin``), else a 400."""
+    """An IANA time zone name known to zoneinfo (``Europe/Berlin``), else a 422."""
     if not isinstance(name, str) or name not in _zones():
         raise ApiError(
-            400,
+            422,
             "time_zone_invalid",
             f"{name!r} is not an IANA time zone name such as 'Europe/Berlin' or "
             "'America/New_York'.",

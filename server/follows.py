@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
-from flask_socketio import Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room
 from geoalchemy2.shape import to_shape
 from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
@@ -262,7 +262,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _allowed_hosts(settings: Settings) -> list[str]:
-    raw = getattr(settings, "push_allowed_hosts", DEFAULT_PUSH_HOSTS) or ""
+    raw = settings.push_allowed_hosts
     return [h.strip().lower().lstrip(".") for h in raw.split(",") if h.strip()]
 
 
@@ -369,20 +369,21 @@ def _load_or_create(path: str) -> Vapid:
 
 
 def vapid_key(settings: Settings) -> Vapid:
-    """This server's VAPID key: from ``vapid_private_key`` (raw or DER, base64url) or, outside
-    production, from instance/vapid_private_key.pem (generated on first use)."""
-    configured = getattr(settings, "vapid_private_key", "") or ""
+    """This server's VAPID key: from ``vapid_private_key`` (raw or DER, base64url) or else from
+    instance/vapid_private_key.pem, generated on first use (every process of one host shares
+    it; several hosts must share VAPID_PRIVATE_KEY instead)."""
+    configured = settings.vapid_private_key
     cache_key = configured or _instance_key_file()
     if cache_key not in _vapid_cache:
         if configured:
             _vapid_cache[cache_key] = Vapid.from_string(configured)
-        elif settings.env == "production":
-            raise ApiError(
-                503,
-                "push_not_configured",
-                "Web Push is not configured: set VAPID_PRIVATE_KEY and VAPID_SUBJECT.",
-            )
         else:
+            if settings.env == "production":
+                log.warning(
+                    "VAPID_PRIVATE_KEY is not set: using the key in %s (generated if missing); "
+                    "set VAPID_PRIVATE_KEY when several hosts serve",
+                    cache_key,
+                )
             _vapid_cache[cache_key] = _load_or_create(cache_key)
     return _vapid_cache[cache_key]
 
@@ -396,7 +397,7 @@ def vapid_public_key(settings: Settings) -> str:
 
 
 def _vapid_subject(settings: Settings) -> str:
-    return getattr(settings, "vapid_subject", "") or VAPID_SUBJECT_DEFAULT
+    return settings.vapid_subject or VAPID_SUBJECT_DEFAULT
 
 
 # --- who is told, and telling them ---
@@ -626,7 +627,9 @@ class FollowNamespace(Namespace):
         try:
             follower = follower_from_token(db_session(), token)
         except ApiError as exc:
-            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+            raise ConnectionRefusedError(
+                exc.message, {"code": exc.code, "message": exc.message}
+            ) from None
         socket_session["follower_id"] = follower.id
         join_room(f"follower:{follower.id}")
 

@@ -531,6 +531,9 @@ def public_summary(mob_id: str):
 # --- OpenAPI ---
 
 _BEARER = [{"bearer": []}]
+# Strings are trimmed, so a blank one is missing (as in server/openapi.py).
+_TITLE = {"type": "string", "maxLength": 120, "pattern": r"\S"}
+_LABEL = {"type": "string", "maxLength": 80, "pattern": r"\S"}
 
 
 def _ref(name: str) -> dict:
@@ -729,9 +732,10 @@ def _schemas() -> dict:
                         "type": {"const": "organizer"},
                         "mob": {
                             "type": "string",
+                            "pattern": r"\S",
                             "description": "follow the organizer of this mob",
                         },
-                        "label": _STR,
+                        "label": _LABEL,
                     },
                     ["type", "mob"],
                 ),
@@ -741,7 +745,7 @@ def _schemas() -> dict:
                         "lat": _NUM,
                         "lon": _NUM,
                         "radius_m": {"type": "number", "minimum": 100, "maximum": 50000},
-                        "label": _STR,
+                        "label": _LABEL,
                     },
                     ["type", "lat", "lon", "radius_m"],
                 ),
@@ -782,6 +786,7 @@ def _schemas() -> dict:
                 "sponsor_name": {
                     "type": "string",
                     "maxLength": 80,
+                    "pattern": r"\S",
                     "description": "required without a sponsor token",
                 },
             },
@@ -809,14 +814,20 @@ def _schemas() -> dict:
         ),
         "CampaignCreate": _obj(
             {
-                "title": {"type": "string", "maxLength": 120},
+                "title": _TITLE,
                 "description": {"type": "string", "maxLength": 5000},
                 "go_at": _TIME,
             },
             ["title", "go_at"],
         ),
         "CampaignPatch": {
-            **_obj({"title": _STR, "description": _STR, "go_at": _TIME}),
+            **_obj(
+                {
+                    "title": _TITLE,
+                    "description": {"type": "string", "maxLength": 5000},
+                    "go_at": _TIME,
+                }
+            ),  # fmt: skip
             "minProperties": 1,
         },
         "CampaignAddMob": _obj(
@@ -1148,7 +1159,7 @@ def growth_openapi() -> dict:
             "parameters": [_MOB],
             "put": _op(
                 "Set the mob's IANA time zone (for local times)",
-                {"200": _ok("LocalTime"), "400": _R400, "403": _R403, "404": _R404},
+                {"200": _ok("LocalTime"), "400": _R400, "403": _R403, "404": _R404, "422": _R422},
                 auth_kind=org,
                 body=_ref("TimeZone"),
             ),
@@ -1186,4 +1197,30 @@ def growth_openapi() -> dict:
             ),
         },
     }
-    return {"paths": paths, "schemas": _schemas()}
+    schemas = _schemas()
+    _non_blank_inputs(paths, schemas)
+    return {"paths": paths, "schemas": schemas}
+
+
+def _non_blank_inputs(paths: dict, schemas: dict) -> None:
+    """Plain string fields of request bodies get ``pattern: \\S``: the server trims strings
+    and refuses a blank one (400), so the document must not call a blank one valid."""
+    bodies = set()
+    for item in paths.values():
+        for op in item.values():
+            ref = (
+                (
+                    op.get("requestBody", {}).get("content", {}).get("application/json", {})
+                    if isinstance(op, dict)
+                    else {}
+                )
+                .get("schema", {})
+                .get("$ref", "")
+            )
+            if ref.startswith("#/components/schemas/"):
+                bodies.add(ref.rsplit("/", 1)[1])
+    for name in bodies & set(schemas):  # the others are core schemas (server/openapi.py)
+        props = schemas[name].get("properties", {})
+        for field, prop in list(props.items()):
+            if prop is _STR:
+                props[field] = {"type": "string", "pattern": r"\S"}

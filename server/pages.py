@@ -1,7 +1,8 @@
 """Serves the PWA from pwa/: the pages, the service worker, the manifest and static files.
 
 Routes: ``/`` (discover), ``/m/<id>`` (participant), ``/organize``, ``/live/<id>``,
-``/s/<id>`` (the after-action summary), ``/sw.js``
+``/live/c/<campaign id>`` (a campaign's world live map), ``/s/<id>`` (the after-action
+summary), ``/sw.js``
 (at the root so its scope is the whole app), ``/manifest.webmanifest``, ``/config.json`` (the
 settings the pages need: the map tile URL) and the files under ``css/ js/ vendor/ icons/``.
 Nothing else in pwa/ (node_modules, package files) is served.
@@ -30,7 +31,8 @@ PWA_DIR = REPO_ROOT / "pwa"
 STATIC_DIRS = ("css", "js", "vendor", "icons")
 # Pages by route; a page whose file does not exist (yet) is a 404.
 PAGES = {"index": "index.html", "participant": "m.html", "organize": "organize.html",
-         "live": "live.html", "summary": "summary.html"}  # fmt: skip
+         "live": "live.html", "summary": "summary.html",
+         "campaign": "campaign.html"}  # fmt: skip
 # Vendor files the pages load (precached); the rest of vendor/ (source maps) is not.
 VENDOR_SHELL = (
     "vendor/leaflet/leaflet.js",
@@ -78,6 +80,11 @@ def organize():
 @pages.get("/live/<mob_id>")
 def live(mob_id: str):
     return _page("live")
+
+
+@pages.get("/live/c/<campaign_id>")
+def live_campaign(campaign_id: str):
+    return _page("campaign")
 
 
 @pages.get("/s/<mob_id>")
@@ -146,15 +153,7 @@ def service_worker():
     return response
 
 
-@pages.route(
-    "/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-)
-def unknown_api(rest: str):
-    """An unknown API path: a 404 whatever the method (not the 405 of the page catch-all)."""
-    raise NotFound()
-
-
-@pages.get("/<path:filename>")
+@pages.get("/<notapi:filename>")
 def static_file(filename: str):
     if filename in PAGES.values():  # the pages by file name: the service worker caches them
         return _page(next(k for k, v in PAGES.items() if v == filename))

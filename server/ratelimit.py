@@ -53,6 +53,10 @@ HTTP_LIMITS = {
     "api.join_mob": "join",
     "api.create_organizer": "auth",
     "api.create_session": "auth",
+    # Anonymous growth routes: a view beacon, a new follower, a pledge (may make a sponsor).
+    "growth.count_view": "anon",
+    "growth.create_follower": "anon",
+    "growth.create_pledge": "anon",
 }
 # Socket event → limit checked per participant and per address before the handler runs.
 SOCKET_LIMITS = {"report_location": "report", "confirm_deed": "deed"}
@@ -62,6 +66,7 @@ _WHAT = {
     "auth": "sign-up or log-in attempts",
     "report": "location reports",
     "deed": "deed confirmations",
+    "anon": "anonymous requests (views, follows, pledges)",
 }
 _EXTENSION = "goodmob.ratelimit"
 
@@ -179,6 +184,7 @@ class RateLimiter:
         self.rates = {
             "join:addr": Rate.parse(settings.rate_limit_join_addr),
             "auth:addr": Rate.parse(settings.rate_limit_auth_addr),
+            "anon:addr": Rate.parse(settings.rate_limit_anon_addr),
             "report:token": Rate.parse(settings.rate_limit_report_token),
             "report:addr": Rate.parse(settings.rate_limit_report_addr),
             "deed:token": Rate.parse(settings.rate_limit_deed_token),

@@ -26,6 +26,7 @@ __all__ = [
     "OrganizerNamespace",
     "register_namespaces",
     "push_stats",
+    "push_tasks",
     "notify_task_assigned",
     "notify_task_ids",
     "emit_mob_event",
@@ -39,6 +40,10 @@ _last_stats: dict[str, float] = {}
 _pending_stats: set[str] = set()
 # Per-process throttle of `density` pushes to spectators.
 _last_density: dict[str, float] = {}
+# Per-process throttle of `tasks` pushes to spectators and the organizer.
+TASKS_MIN_INTERVAL_S = 1.0
+_last_tasks: dict[str, float] = {}
+_pending_tasks: set[str] = set()
 
 
 def _settings():
@@ -101,6 +106,52 @@ def push_stats(mob: Mob, totals: dict | None = None) -> None:
                     _emit_stats(session, fresh, None)
             except Exception:  # the database went away (shutdown); the next event pushes again
                 app.logger.warning("stats push for mob %s skipped", mob_id, exc_info=True)
+
+    socketio.start_background_task(trailing)
+
+
+def _emit_tasks(session, mob: Mob) -> None:
+    """The mob's tasks by state (``GET /api/mobs/<id>/tasks``) to spectators and organizer."""
+    from server.api import tasks_feature_collection
+
+    payload = {"mob": mob.id, "seq": mob.event_seq, "tasks": tasks_feature_collection(session, mob)}
+    for namespace, room in _audiences(mob.id)[1:]:  # never to participants
+        socketio.emit("tasks", payload, to=room, namespace=namespace)
+    metrics.event_emitted("tasks", 2)
+
+
+def push_tasks(mob: Mob, session=None) -> None:
+    """Push the tasks to the live and organizer rooms at most once per TASKS_MIN_INTERVAL_S.
+
+    Call after a commit that may change a task's state (a claim, a deed, a review, a
+    re-match). As in ``push_stats``, a change inside the quiet interval schedules one trailing
+    push that reads the tasks afresh, so the last change is always pushed. No participant or
+    position is in it: tasks with their holder and deed counts only.
+    """
+    now = time.monotonic()
+    last = _last_tasks.get(mob.id, 0.0)
+    if now - last >= TASKS_MIN_INTERVAL_S:
+        _last_tasks[mob.id] = now
+        _emit_tasks(session if session is not None else db_session(), mob)
+        return
+    if mob.id in _pending_tasks:
+        return
+    _pending_tasks.add(mob.id)
+    app = current_app._get_current_object()
+    mob_id = mob.id
+
+    def trailing():
+        socketio.sleep(TASKS_MIN_INTERVAL_S - (now - last))
+        with app.app_context():
+            _pending_tasks.discard(mob_id)
+            session = db_session()  # closed when the app context ends
+            try:
+                fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
+                if fresh is not None:
+                    _last_tasks[mob_id] = time.monotonic()
+                    _emit_tasks(session, fresh)
+            except Exception:  # the database went away (shutdown); the next change pushes again
+                app.logger.warning("tasks push for mob %s skipped", mob_id, exc_info=True)
 
     socketio.start_background_task(trailing)
 
@@ -200,6 +251,7 @@ class ParticipantNamespace(Namespace):
         if changed is not None:  # written in the request's session; counters may have moved
             db_session().commit()
             push_stats(changed)
+            push_tasks(changed)  # a claim or a release changes a task's state
         return ack
 
     @ratelimit.limited("confirm_deed")
@@ -211,6 +263,7 @@ class ParticipantNamespace(Namespace):
         session.commit()
         if ack.get("status"):
             push_stats(mob, ack["totals"])
+            push_tasks(mob)
         return ack
 
 
@@ -412,6 +465,9 @@ def notify_task_assigned(session, moved) -> None:
             namespace="/participant",
         )
     metrics.event_emitted("task_assigned", len(moved))
+    first = session.get(Participant, moved[0][0]) if moved else None
+    if first is not None:  # the re-matched tasks changed state: tell the live map
+        push_tasks(first.mob, session)
 
 
 def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:

@@ -60,6 +60,22 @@ def _postgis_database():
     return url, drop
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgis_only`` (several processes, a PostgreSQL outage) are about the
+    production setup: their SQLite variant is deselected rather than skipped."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if backend == "sqlite" and item.get_closest_marker("postgis_only"):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":

@@ -41,7 +41,6 @@ NUMBERED = ("timeline", "phase", "announcement")
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 ALL_PHASES = ["countdown", "action", "finished"]
 DEED_OK = ("accepted", "flagged")  # stored and counted (flagged: counted after review)
-SCALE_OUT = "scale-out faults run on PostGIS, the production setup of several processes"
 
 
 @pytest.fixture()
@@ -70,11 +69,6 @@ def _started(server: ServerProcess) -> ServerProcess:
 
     threading.Thread(target=read, daemon=True).start()
     return server
-
-
-def _postgis_only(database_url: str, reason: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip(reason)
 
 
 class Phone:
@@ -357,8 +351,8 @@ def _close(phones: list[Phone]) -> None:
 # --- 1. a worker dies in the action ---------------------------------------------------------
 
 
+@pytest.mark.postgis_only  # several processes: the production setup
 def test_killing_a_worker_mid_action_loses_no_acknowledged_deed(database_url, db, redis_env):
-    _postgis_only(database_url, SCALE_OUT)
     server = _started(ServerProcess(database_url, "--workers", "2", **redis_env, **FAST))
     phones: list[Phone] = []
     try:
@@ -429,8 +423,8 @@ def _bus_carries(sender: str, watcher: Watcher, mob_id: str, headers: dict, time
     return False
 
 
+@pytest.mark.postgis_only  # several processes: the production setup
 def test_a_redis_outage_mid_action_loses_and_doubles_no_event(database_url, db, redis_env):
-    _postgis_only(database_url, SCALE_OUT)
     real = urlparse(redis_env["REDIS_URL"])
     with FaultProxy(real.hostname, real.port or 6379) as redis:
         env = {
@@ -522,8 +516,8 @@ def _event_log_db(db, mob_id: str) -> list[tuple[str, dict]]:
 # --- 3. PostgreSQL goes away for 10 s --------------------------------------------------------
 
 
+@pytest.mark.postgis_only  # a PostgreSQL outage needs PostgreSQL
 def test_a_database_outage_acknowledges_only_committed_deeds(database_url, db):
-    _postgis_only(database_url, "a PostgreSQL outage needs PostgreSQL")
     real = make_url(database_url)
     with FaultProxy(real.host or "127.0.0.1", real.port or 5432) as pg:
         proxied = real.set(host="127.0.0.1", port=pg.port).render_as_string(hide_password=False)

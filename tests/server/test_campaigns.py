@@ -206,7 +206,7 @@ def test_membership_rules(client, db):
     r = client.post(
         url, json={"mob": fresh["id"], "time_zone": "Mars/Olympus"}, headers=auth(token)
     )
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "time_zone_invalid"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "time_zone_invalid"
     stranger = make_organizer(client)
     theirs = city_mob(client, stranger, "Asia/Tokyo")
     r = client.post(url, json={"mob": theirs["id"]}, headers=auth(token))
