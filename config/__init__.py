@@ -108,6 +108,10 @@ class Settings:
         "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,push.apple.com,"
         "notify.windows.com"
     )
+    # PostgreSQL connection pool per process
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout_s: float = 10.0  # wait for a free connection, then answer 503 server_busy
     # Nearby search
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0
@@ -226,9 +230,13 @@ def _check(s: Settings) -> None:
         "density_min_people",
         "max_connections",
         "workers",
+        "db_pool_size",
+        "db_pool_timeout_s",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
+    if s.db_max_overflow < 0:
+        raise ConfigError(f"DB_MAX_OVERFLOW={s.db_max_overflow} must be 0 or more")
     if s.start_now_lead_s < s.start_now_min_lead_s:
         raise ConfigError("START_NOW_LEAD_S must be at least START_NOW_MIN_LEAD_S")
     if not 0 <= s.density_resolution <= 15:

@@ -71,7 +71,12 @@ def _postgres_engine(settings: Settings) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     return create_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,  # then 503 server_busy, not a long hang
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

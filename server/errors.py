@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-__all__ = ["ApiError", "error_body", "register_error_handlers"]
+__all__ = ["ApiError", "error_body", "unavailable", "register_error_handlers"]
 
 
 class ApiError(Exception):
@@ -27,6 +27,23 @@ def error_body(code: str, message: str, where: dict | None = None) -> dict:
     if where is not None:
         error["where"] = where
     return {"error": error}
+
+
+def unavailable(exc: BaseException) -> ApiError | None:
+    """The 503 a client should get for ``exc`` when the database is out of reach (down,
+    restarting) or every pooled connection is busy past the pool timeout; None otherwise.
+    Nothing was committed in either case, so the client may retry the same request."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.TimeoutError):  # the pool: every connection in use
+        return ApiError(503, "server_busy", "The server is busy; try again in a moment.")
+    if isinstance(exc, sa.DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, sa.OperationalError)
+    ):
+        return ApiError(
+            503, "database_unavailable", "The database is unavailable; try again in a moment."
+        )
+    return None
 
 
 _HTTP_CODES = {
@@ -60,5 +77,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        busy = unavailable(exc)
+        if busy is not None:
+            app.logger.warning("%s: %s", busy.code, type(exc).__name__)
+            response = jsonify(error_body(busy.code, busy.message))
+            response.headers["Retry-After"] = "2"
+            return response, 503
         app.logger.exception("unhandled error")
         return jsonify(error_body("internal_error", "Something went wrong on our side.")), 500

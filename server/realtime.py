@@ -16,7 +16,7 @@ from sqlalchemy import select
 from server import campaigns, density, metrics, mobs, participants, pledges, ratelimit, timeline
 from server.app import db_session
 from server.auth import organizer_from_token
-from server.errors import ApiError, error_body
+from server.errors import ApiError, error_body, unavailable
 from server.extensions import socketio
 from server.models import Mob, Participant
 
@@ -175,6 +175,14 @@ def in_flight() -> int:
     return _in_flight[0]
 
 
+def _rollback() -> None:
+    """End the event's transaction; a connection that died with the database is dropped."""
+    try:
+        db_session().rollback()
+    except Exception:
+        current_app.logger.warning("rollback failed; the connection is discarded")
+
+
 def _ack_errors(handler):
     event = handler.__name__.removeprefix("on_")
 
@@ -185,10 +193,14 @@ def _ack_errors(handler):
         try:
             return handler(self, data)
         except ApiError as exc:
-            db_session().rollback()
+            _rollback()
             return error_body(exc.code, exc.message, exc.where)
-        except Exception:  # never leave a phone waiting for an ack that will not come
-            db_session().rollback()
+        except Exception as exc:  # never leave a phone waiting for an ack that will not come
+            _rollback()
+            busy = unavailable(exc)
+            if busy is not None:  # nothing was committed: the phone retries (same deed_id)
+                current_app.logger.warning("%s in %s", busy.code, handler.__name__)
+                return error_body(busy.code, busy.message)
             current_app.logger.exception("socket event %s failed", handler.__name__)
             return error_body("internal_error", "Something went wrong on our side.")
         finally:
