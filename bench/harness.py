@@ -106,10 +106,8 @@ def cpu_seconds(pid: int) -> float:
 class Server:
     """One ``python -m server`` process (production settings), its output kept in a file."""
 
-    def __init__(self, database_url: str, nice: int = 0, tune: str = "", **env):
+    def __init__(self, database_url: str, nice: int = 0, **env):
         self.nice = nice
-        # bench/tuned_server.py: the same server with the tuning proposed for serve()
-        self.command = ["-m", "bench.tuned_server", "--tune", tune] if tune else ["-m", "server"]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="goodmob-bench-server-", suffix=".log")[1])
@@ -140,7 +138,7 @@ class Server:
 
     def start(self, timeout_s: float = 60) -> Server:
         self.proc = subprocess.Popen(
-            [sys.executable, *self.command, "serve"],
+            [sys.executable, "-m", "server", "serve"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -60,12 +60,9 @@ def join_round(joiners: PhoneWorkers, server: Server, count: int, concurrency: i
     return result
 
 
-VARIANTS = {"stock": "", "tuned": "gc,url,session,inline"}
-
-
-def run_backend(backend: str, variant: str, args) -> dict:
+def run_backend(backend: str, args) -> dict:
     db = Database(backend)
-    server = Server(db.url, tune=VARIANTS.get(variant, variant.replace("+", ",")))
+    server = Server(db.url)
     joiners = load = None
     try:
         server.migrate()
@@ -74,9 +71,9 @@ def run_backend(backend: str, variant: str, args) -> dict:
         joiners = PhoneWorkers(1)
         joiners.all({"cmd": "config", "worker": "join", "url": server.url, "mob": mob["id"]})
         joiners.all({"cmd": "joins", "count": 20, "concurrency": 2})  # warm-up
-        tag = f"[{backend}, {variant}]"
+        tag = f"[{backend}]"
         _say(f"{tag} idle server: {args.joins} joins, {args.concurrency} at a time")
-        results = {"backend": backend, "server": variant}
+        results = {"backend": backend}
         results["idle"] = join_round(joiners, server, args.joins, args.concurrency)
         _say(f"{tag} idle: {brief(results['idle'])}")
         if args.load_phones:
@@ -135,14 +132,13 @@ def markdown(results: list[dict], args) -> str:
     cmd = (
         f"`.venv/bin/python -m bench.join --joins {args.joins} --concurrency {args.concurrency} "
         f"--load-phones {args.load_phones} --load-rate {args.load_rate} "
-        f"--servers {args.servers} --backend {args.backend} --write`"
+        f"--backend {args.backend} --write`"
     )
     lines = [
         "## Joining a mob, end to end",
         "",
-        f"{cmd} — one server process (gevent, production settings; *stock* = `python -m "
-        "server`, *tuned* = the same through `bench/tuned_server.py`, see the location "
-        "benchmark) on a fresh database; a published mob (1 km × 1 km, tasks every 25 m). "
+        f"{cmd} — one server process (`python -m server`: gevent, production settings) on a "
+        "fresh database; a published mob (1 km × 1 km, tasks every 25 m). "
         "A Node process "
         f"(bench/phones.mjs) makes {args.joins:,} new participants, {args.concurrency} at a "
         "time, each as a phone does: `POST /api/mobs/{id}/participants`, a Socket.IO "
@@ -156,10 +152,10 @@ def markdown(results: list[dict], args) -> str:
         'busy" = cores in use by everything meanwhile). '
         f"Working tree on commit {git_revision()}, {datetime.now(UTC).strftime('%Y-%m-%d')}.",
         "",
-        "| backend | server | load | joins/s | POST p50 / p99 ms | connect p50 / p99 ms "
+        "| backend | load | joins/s | POST p50 / p99 ms | connect p50 / p99 ms "
         "| join_mob p50 / p99 ms | total p50 / p95 / p99 ms | failures | server CPU "
         "| machine busy |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         for label in ("idle", "loaded"):
@@ -168,7 +164,7 @@ def markdown(results: list[dict], args) -> str:
                 continue
             p, c, j, t = (r[s] for s in STEPS)
             lines.append(
-                f"| {res['backend']} | {res['server']} | {label} | {r['per_s']:.0f} "
+                f"| {res['backend']} | {label} | {r['per_s']:.0f} "
                 f"| {p['p50']:.1f} / "
                 f"{p['p99']:.1f} | {c['p50']:.1f} / {c['p99']:.1f} | {j['p50']:.1f} / "
                 f"{j['p99']:.1f} | {t['p50']:.1f} / {t['p95']:.1f} / {t['p99']:.1f} "
@@ -178,7 +174,7 @@ def markdown(results: list[dict], args) -> str:
         if "load" in res:
             load = res["load"]
             lines.append(
-                f"\nUnder load ({res['backend']}, {res['server']}): the location reports were "
+                f"\nUnder load ({res['backend']}): the location reports were "
                 "acknowledged at "
                 f"{load['acked_per_s']:,.0f}/s with p99 {load['p99']:.1f} ms meanwhile."
             )
@@ -192,14 +188,10 @@ def main(argv=None) -> int:
     ap.add_argument("--load-phones", type=int, default=2000)
     ap.add_argument("--load-rate", type=int, default=800)
     ap.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="sqlite")
-    ap.add_argument(
-        "--servers", default="stock,tuned", help="server variants (see bench.locations)"
-    )
     ap.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
-    variants = [v for v in args.servers.split(",") if v]
-    results = [run_backend(b, v, args) for b in backends for v in variants]
+    results = [run_backend(b, args) for b in backends]
     md = markdown(results, args)
     print(md)
     if args.write:

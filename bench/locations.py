@@ -106,19 +106,16 @@ def check_positions(db: Database, last: dict[int, dict]) -> dict:
     return counts
 
 
-VARIANTS = {"stock": "", "tuned": "gc,url,session,inline"}
-
-
-def run_backend(backend: str, variant: str, args) -> dict:
+def run_backend(backend: str, args) -> dict:
     db = Database(backend)
-    server = Server(db.url, nice=args.nice, tune=VARIANTS.get(variant, variant.replace("+", ",")))
+    server = Server(db.url, nice=args.nice)
     workers = None
     try:
         server.migrate()
         server.start()
         mob = seed_mob(server, SIDE_M, spacing_m=25, capacity=4)
         ids = seed_participants(db, mob["id"], args.phones)
-        tag = f"[{backend}, {variant}]"
+        tag = f"[{backend}]"
         _say(f"{tag} mob {mob['id']}: {mob['task_count']} tasks, {len(ids)} participants")
         rng = np.random.default_rng(args.seed)
         box = square_zone(SIDE_M, INSET_M)
@@ -151,7 +148,7 @@ def run_backend(backend: str, variant: str, args) -> dict:
         if connected < args.phones:
             raise RuntimeError(f"only {connected} of {args.phones} phones connected: {failures}")
 
-        results = {"backend": backend, "server": variant, "connected": connected}
+        results = {"backend": backend, "connected": connected}
         results["connect_s"] = connect_s
         # Warm-up: each phone's first fix (zone entry + task claim, written at once).
         warm_rate = min(args.warmup_rate, args.phones)
@@ -225,19 +222,18 @@ def markdown(results: list[dict], args) -> str:
         f"{','.join(str(r) for r in args.rates)} --seconds {args.seconds:g} "
         f"--workers {args.workers} --edge-share {args.edge_share:g} "
         + (f"--nice {args.nice} " if args.nice else "")
-        + f"--servers {args.servers} "
         + (f"--section {args.section} " if args.section != "locations" else "")
         + f"--backend {args.backend} --write`"
     )
     lines = [
         "## Location reports through one server process",
         "",
-        f"{cmd} — one server process (gevent, production settings, rate limits on; the "
-        "per-address limit lifted since every phone here is 127.0.0.1) on a fresh database: "
-        "*stock* = `python -m server` as it is, *tuned* = the same code through "
-        "`bench/tuned_server.py`, which adds the process tuning proposed for `serve()` (GC "
-        "thresholds and freeze; for Socket.IO events no URL matching, no cookie-session "
-        f"parsing, no greenlet per event). {args.phones:,} phones connected, each a real "
+        f"{cmd} — one `python -m server` process (gevent, production settings with the "
+        "process tuning built into `serve()`: GC thresholds and freeze, and for Socket.IO "
+        "events no URL matching, no cookie-session parsing, no greenlet per event; rate limits "
+        "on, the per-address limit lifted since every phone here is 127.0.0.1) on a fresh "
+        "database. "
+        f"{args.phones:,} phones connected, each a real "
         "Socket.IO client with its "
         f"own WebSocket, in {args.workers} Node processes (bench/phones.mjs) on the same "
         "machine. The phones walk at 1.2 m/s in a 1 km × 1 km zone (tasks every 25 m, "
@@ -252,9 +248,9 @@ def markdown(results: list[dict], args) -> str:
         '("other CPU" = everything else that ran on the machine meanwhile, in cores). '
         f"Working tree on commit {git_revision()}, {datetime.now(UTC).strftime('%Y-%m-%d')}.",
         "",
-        "| backend | server | offered /s | acked /s | p50 ms | p95 ms | p99 ms | max ms "
+        "| backend | offered /s | acked /s | p50 ms | p95 ms | p99 ms | max ms "
         "| timeouts | errors | server CPU | phones CPU | other CPU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         rows = [("first fix", res["first_fix"])] + [(f"{s['rate']:,}", s) for s in res["steps"]]
@@ -262,7 +258,7 @@ def markdown(results: list[dict], args) -> str:
             lat = s["latency"]
             errs = sum(s["errors"].values())
             lines.append(
-                f"| {res['backend']} | {res['server']} | {label} | {s['ack_rate']:,.0f} "
+                f"| {res['backend']} | {label} | {s['ack_rate']:,.0f} "
                 f"| {lat['p50']:.1f} "
                 f"| {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.0f} | {s['timeouts']} "
                 f"| {errs} | {s['server_cpu']:.0%} | {s['clients_cpu']:.0%} "
@@ -282,7 +278,7 @@ def markdown(results: list[dict], args) -> str:
             else "no flush statistics in the server's output"
         )
         lines.append(
-            f"- {res['backend']}, {res['server']} server: {res['connected']:,} phones connected in "
+            f"- {res['backend']}: {res['connected']:,} phones connected in "
             f"{res['connect_s']:.1f} s; {flushes}; after the phones left and the server got "
             f"SIGTERM, {kept['same']:,} phones' stored position was their last acknowledged "
             f"fix, {kept['later']:,} a later fix whose ack had timed out, {kept['lost']} "
@@ -312,20 +308,13 @@ def main(argv=None) -> int:
         "--edge-share", type=float, default=0.05, help="share of phones walking on the edge"
     )
     ap.add_argument(
-        "--servers",
-        default="stock,tuned",
-        help="server variants, run one after the other: stock (python -m server), tuned "
-        "(bench/tuned_server.py: gc,url,session), or a tuning list such as gc+url",
-    )
-    ap.add_argument(
         "--nice", type=int, default=0, help="priority of the server and phones (e.g. -10)"
     )
     ap.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     ap.add_argument("--section", default="locations", help="its name in docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
-    variants = [v for v in args.servers.split(",") if v]
-    results = [run_backend(b, v, args) for b in backends for v in variants]
+    results = [run_backend(b, args) for b in backends]
     md = markdown(results, args)
     print(md)
     if args.write:

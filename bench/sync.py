@@ -1,0 +1,1102 @@
+"""The synchronized moment: how close to GO do thousands of phones fire, on real processes?
+
+Usage: .venv/bin/python -m bench.sync [--write]   (write docs/BENCHMARKS.md's section)
+       [--cases 1x1000,1x5000,2x1000,2x5000,2x10000,fanout]
+       [--phones-per-process 1250] [--samples 48] [--keep 2] [--database postgis|sqlite]
+
+Each case starts fresh real server processes (``python -m server``; for ``2xN``
+``python -m server --workers 2 --redis-url …``: two processes on one port, sharing a PostGIS
+database and Redis as the Socket.IO message queue, on a pub/sub channel of the case's own),
+creates an organizer, a published mob over a park with tasks, and N phones
+in separate Node processes (``bench/sim/run.mjs``: the PWA's own ``pwa/js/clock.js`` and the
+socket.io-client over WebSocket). Each phone's wall clock is off by a random offset (uniform
+±10 min) and every message pays a random delay of 0–80 ms each way, drawn per message and
+per direction. Then:
+
+1. the phones join over REST (``POST /api/mobs/{id}/participants``): the join rate;
+2. they connect ``/participant`` and ``join_mob``: the connect rate, and the server RSS
+   before and after (memory per connected phone);
+3. they run ClockSync (``samples`` round trips, the ``keep`` lowest-delay ones), started at
+   random moments over a spread so the server sees a steady load, and re-sync every
+   ``--sync-interval-s`` until ``--quiet-s`` before GO;
+4. the organizer starts the mob now (``POST /api/mobs/{id}/start-now {lead_s}``); every
+   phone arms ``clock.fireAt(go_at_ms)`` on the new timeline and records, on the machine's
+   true clock (``Date.now()`` without the fake offset, the server's own clock source), when
+   it fired locally and when the server's ``phase: action`` push reached it after its
+   simulated downlink delay (fire-on-receipt).
+
+Reported: p50/p99/max of |fire − T| for both, the fan-out (when the GO push reached the last
+phone), missing phones (never fired / never got the push), join and connect rates, memory
+per connection. ``fanout`` repeats the one-process case without the added delays and sends
+``--prompts`` announcements after GO: the time from the server stamping a prompt to the
+last of the phones receiving it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from bench.common import ROOT, git_revision, machine, write_section
+
+PG_ADMIN = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+NODE = shutil.which("node") or "node"
+# The Node processes collect their garbage this long before GO (then stay quiet).
+GC_BEFORE_GO_S = 3.0
+SIM = ROOT / "bench" / "sim" / "run.mjs"
+
+# Volkspark am Weinberg, Berlin (the test suite's park), lon/lat.
+PARK = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [13.39797, 52.53300],
+            [13.40105, 52.53338],
+            [13.40262, 52.53225],
+            [13.40188, 52.53083],
+            [13.39905, 52.53049],
+            [13.39742, 52.53148],
+            [13.39797, 52.53300],
+        ]
+    ],
+}
+
+TARGETS = {
+    "local_p99_ms": 25.0,
+    "ratio": 10.0,
+    "fanout_p99_ms": 250.0,
+    "kb_per_conn": 100.0,
+    "connect_per_s": 500.0,
+}
+
+
+def progress(msg: str) -> None:
+    print(f"[bench.sync {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+# --- database, Redis and server processes ----------------------------------------------------
+
+
+class Database:
+    """A fresh PostGIS database (or SQLite file) for one case; ``drop()`` removes it."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._tmp = None
+        self._name = self.name = None
+        if kind == "sqlite":
+            self._tmp = tempfile.mkdtemp(prefix="bench-sync-")
+            self.url = f"sqlite:///{self._tmp}/goodmob.sqlite3"
+            return
+        from sqlalchemy import create_engine, text
+
+        self._name = self.name = f"goodmob_bench_{secrets.token_hex(4)}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self._name}"'))
+        admin.dispose()
+        self.url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self._name}"
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+
+    def drop(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._name:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def redis_url_for_case(db_number: int) -> str:
+    """A Redis database for one case, emptied first."""
+    import redis
+
+    url = f"{REDIS_BASE}/{db_number}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the sockets listening on ``port`` (any address), from /proc/net/tcp{,6}."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                inodes.add(f[9])
+    return inodes
+
+
+def _is_listening(pid: int, inodes: set[str]) -> bool:
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+class Server:
+    """``python -m server`` on one port (its output goes to a log file). With ``workers`` > 1
+    it is started as in production, ``--workers N --redis-url URL``: a supervisor and N
+    server processes on the same port (SO_REUSEPORT), joined by Redis."""
+
+    def __init__(
+        self,
+        database_url: str,
+        log_dir: Path,
+        name: str,
+        workers: int = 1,
+        redis_url: str = "",
+        **env,
+    ):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.workers = workers
+        self.redis_url = redis_url
+        self.env = {
+            **os.environ,
+            "GOODMOB_ENV": "test",  # no access log, warnings only
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench-secret-" + "z" * 32,
+            "MAX_CONNECTIONS": "12000",
+            "RATE_LIMIT_ENABLED": "false",  # every phone comes from 127.0.0.1
+            **env,
+        }
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, timeout_s: float = 90) -> Server:
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers), "--redis-url", self.redis_url]
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log_path}")
+            if self._all_listening():
+                try:
+                    requests.get(f"{self.url}/healthz", timeout=1)
+                    return self
+                except requests.ConnectionError:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer in time; see {self.log_path}")
+
+    def _all_listening(self) -> bool:
+        """Every server process listens (with --workers, each child has its own socket)."""
+        if self.workers <= 1:
+            return True
+        kids = _children(self.proc.pid)
+        if len(kids) < self.workers:
+            return False
+        inodes = _listening_inodes(self.port)
+        return all(_is_listening(pid, inodes) for pid in kids)
+
+    def pids(self) -> list[int]:
+        """The processes serving phones (the children of a --workers supervisor)."""
+        if self.proc is None:
+            return []
+        return _children(self.proc.pid) if self.workers > 1 else [self.proc.pid]
+
+    def rss_kb(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def cpu_s(self) -> float:
+        return sum(_pid_cpu_s(pid) for pid in self.pids())
+
+    def sockets(self) -> list[int]:
+        """Open sockets per server process (phones, database, Redis, the listener)."""
+        counts = []
+        for pid in self.pids():
+            try:
+                fds = list(Path(f"/proc/{pid}/fd").iterdir())
+            except OSError:
+                counts.append(0)
+                continue
+            n = 0
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    n += os.readlink(fd).startswith("socket:")
+            counts.append(n)
+        return counts
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            kids = self.pids() if self.workers > 1 else []
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for pid in kids:  # a supervisor killed before its workers stopped
+                with contextlib.suppress(OSError):
+                    if "--reuse-port" in Path(f"/proc/{pid}/cmdline").read_text():
+                        os.kill(pid, signal.SIGKILL)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+# --- machine load ---------------------------------------------------------------------------
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def busy_share(window_s: float = 2.0) -> float:
+    """Share of all cores busy over the next ``window_s`` seconds (0..1)."""
+    b0, t0 = _busy_jiffies()
+    time.sleep(window_s)
+    b1, t1 = _busy_jiffies()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_quiet(max_busy: float, timeout_s: float) -> float:
+    """Wait until the machine is mostly idle (other people's jobs share it); the last share."""
+    deadline = time.monotonic() + timeout_s
+    share = busy_share()
+    while share > max_busy and time.monotonic() < deadline:
+        progress(f"machine {share:.0%} busy with other work; waiting for ≤ {max_busy:.0%}")
+        time.sleep(10)
+        share = busy_share(3.0)
+    return share
+
+
+def _pid_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_matching(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_text():
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+class LoadMeter:
+    """CPU used by the machine, by our processes and by everything else, during a case."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.b0, self.t0 = _busy_jiffies()
+
+    def finish(self, our_cpu_s: float) -> dict:
+        b1, t1 = _busy_jiffies()
+        elapsed = time.monotonic() - self.start
+        cores = os.cpu_count() or 1
+        busy_s = (b1 - self.b0) / max(1, t1 - self.t0) * elapsed * cores
+        return {
+            "elapsed_s": elapsed,
+            "busy_cores": busy_s / elapsed,
+            "ours_cores": our_cpu_s / elapsed,
+            "others_cores": max(0.0, busy_s - our_cpu_s) / elapsed,
+        }
+
+
+# --- the Node phone processes ----------------------------------------------------------------
+
+
+class Fleet:
+    """Node processes of simulated phones; their JSON lines arrive on one queue."""
+
+    def __init__(self, configs: list[dict], log_dir: Path):
+        self.events: queue.Queue = queue.Queue()
+        self.procs = []
+        self.latest: dict[int, dict] = {}
+        for cfg in configs:
+            err = open(log_dir / f"sim-{cfg['process']}.log", "w")  # noqa: SIM115
+            proc = subprocess.Popen(
+                [NODE, "--expose-gc", str(SIM), json.dumps(cfg)],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                bufsize=1,
+            )
+            proc._err = err
+            self.procs.append(proc)
+            threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc) -> None:
+        for line in proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except json.JSONDecodeError:
+                progress(f"sim: {line.strip()[:200]}")
+        self.events.put({"event": "eof", "pid": proc.pid})
+
+    def send(self, cmd: dict) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.stdin.write(json.dumps(cmd) + "\n")
+                proc.stdin.flush()
+
+    def collect(self, event: str, timeout_s: float, on_progress=None) -> list[dict]:
+        """One ``event`` line from every process (fewer if some died or time ran out)."""
+        got: dict[int, dict] = {}
+        deadline = time.monotonic() + timeout_s
+        alive = len(self.procs)
+        while len(got) < alive and time.monotonic() < deadline:
+            try:
+                msg = self.events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if msg.get("event") == "eof":
+                alive -= 1
+                continue
+            if msg.get("event") == "progress":
+                self.latest[msg["process"]] = msg
+                if on_progress:
+                    on_progress(self.totals())
+            elif msg.get("event") == event:
+                got[msg["process"]] = msg
+        return [got[k] for k in sorted(got)]
+
+    def totals(self) -> dict:
+        keys = ("tokens", "connected", "joined", "synced", "fired", "go", "errors", "disconnects")
+        return {k: sum(p.get(k, 0) for p in self.latest.values()) for k in keys}
+
+    def drain_progress(self) -> dict:
+        while True:
+            try:
+                msg = self.events.get_nowait()
+            except queue.Empty:
+                return self.totals()
+            if msg.get("event") == "progress":
+                self.latest[msg["process"]] = msg
+
+    def stop(self) -> None:
+        self.send({"cmd": "exit"})
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc._err.close()
+
+
+# --- REST calls of the organizer -------------------------------------------------------------
+
+
+class Organizer:
+    def __init__(self, url: str):
+        self.api = f"{url}/api"
+        r = requests.post(
+            f"{self.api}/organizers",
+            json={
+                "email": f"bench-{secrets.token_hex(4)}@example.org",
+                "password": "bench password",
+                "name": "Bench",
+            },
+            timeout=10,
+        )
+        r.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def post(self, path: str, body: dict | None = None, timeout: float = 30) -> dict:
+        r = requests.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=timeout)
+        if r.status_code >= 400:
+            raise RuntimeError(f"POST {path} → {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    def published_mob(self, places: int) -> dict:
+        go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        mob = self.post(
+            "/mobs",
+            {
+                "title": "Synchronized moment bench",
+                "action": "Raise your hand",
+                "zone": PARK,
+                "go_at": go_at,
+                "duration_s": 120,
+            },
+        )
+        tasks = self.post(
+            f"/mobs/{mob['id']}/tasks/generate",
+            {"spacing_m": 40, "kind": "wave", "capacity": 1000},
+        )
+        capacity = 1000 * len(tasks["features"])
+        if capacity < places:
+            raise RuntimeError(f"only {capacity} places for {places} phones")
+        return self.post(f"/mobs/{mob['id']}/publish")
+
+
+# --- one case ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    servers: int
+    phones: int
+    delays: bool = True
+    prompts: int = 0
+
+
+@dataclass
+class Options:
+    database: str = "postgis"
+    phones_per_process: int = 1250
+    samples: int = 48
+    keep: int = 2
+    # Periodic re-sync interval; None: the spread below, so the server load stays steady.
+    sync_interval_s: float | None = None
+    sync_rate: float = 1500.0  # time_sync requests per second per server process, on average
+    quiet_s: float = 8.0
+    lead_s: int = 20
+    connect_concurrency: int = 128
+    join_concurrency: int = 6
+    seed: int = 1
+    prompts: int = 20
+    max_busy: float = 0.15  # wait for the machine to be this idle before each case
+    quiet_timeout_s: float = 1800.0
+    raw_dir: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _span_rate(n: int, lines: list[dict]) -> float:
+    first = min(x["first"] for x in lines if x.get("first"))
+    last = max(x["last"] for x in lines if x.get("last"))
+    return n / max(1e-3, (last - first) / 1000)
+
+
+def _stats(values) -> dict:
+    a = np.abs(np.asarray(values, dtype=float))
+    if a.size == 0:
+        return {"p50": math.nan, "p99": math.nan, "max": math.nan, "n": 0}
+    return {
+        "p50": float(np.percentile(a, 50)),
+        "p99": float(np.percentile(a, 99)),
+        "max": float(a.max()),
+        "n": int(a.size),
+    }
+
+
+def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
+    progress(f"case {case.name}: {case.phones:,} phones, {case.servers} server process(es)")
+    delays = 80 if case.delays else 0
+    samples = opt.samples if case.delays else 4
+    if opt.max_busy < 1:
+        wait_quiet(opt.max_busy, opt.quiet_timeout_s)
+    if case.servers > 1 and opt.database == "sqlite":
+        raise SystemExit(f"case {case.name}: several server processes need --database postgis")
+    meter = LoadMeter()
+    db = Database(opt.database)
+    servers: list[Server] = []
+    fleet = None
+    try:
+        redis_url, env = "", {}
+        if case.servers > 1:
+            redis_url = redis_url_for_case(redis_db)
+            # Pub/sub channels are shared by every Redis database: one of our own, so that
+            # other Good Mob servers on this Redis (tests, a demo) neither see nor send ours.
+            env["REDIS_CHANNEL"] = f"goodmob-bench-{secrets.token_hex(4)}"
+        server = Server(
+            db.url, log_dir, f"{case.name}-server", case.servers, redis_url, **env
+        ).start()
+        servers.append(server)
+        cpu_start = _cpu(servers)
+        org = Organizer(server.url)
+        mob = org.published_mob(case.phones)
+        progress(f"mob {mob['id']} published; server processes {server.pids()} on {server.port}")
+
+        # Every phone syncs once over `spread_s` and then every `interval_s`, so each server
+        # process sees about `sync_rate` time_sync requests per second throughout.
+        spread_s = case.phones * samples / (opt.sync_rate * case.servers)
+        interval_s = opt.sync_interval_s or max(10.0, spread_s)
+        n_proc = max(1, math.ceil(case.phones / opt.phones_per_process))
+        per = math.ceil(case.phones / n_proc)
+        configs = []
+        for k in range(n_proc):
+            first = k * per
+            count = min(per, case.phones - first)
+            configs.append(
+                {
+                    "mode": "bench",
+                    "process": k,
+                    "rest_url": servers[k % len(servers)].url,
+                    "socket_urls": [s.url for s in servers],
+                    "mob": mob["id"],
+                    "phones": count,
+                    "first_index": first,
+                    "seed": opt.seed,
+                    "max_up_ms": delays,
+                    "max_down_ms": delays,
+                    "samples": samples,
+                    "keep": min(opt.keep, samples),
+                    "sync_interval_ms": int(interval_s * 1000),
+                    "quiet_before_go_ms": int(opt.quiet_s * 1000),
+                    "join_concurrency": opt.join_concurrency,
+                    "connect_concurrency": max(4, opt.connect_concurrency // n_proc),
+                    **opt.extra,
+                }
+            )
+        fleet = Fleet(configs, log_dir)
+
+        def show(t):
+            progress(
+                "  " + ", ".join(f"{k} {v:,}" for k, v in t.items() if v or k in ("fired", "go"))
+            )
+
+        t0 = time.monotonic()
+        tokens = fleet.collect("tokens", 600, on_progress=_throttled(show))
+        n_tokens = sum(x["ok"] for x in tokens)
+        join_rate = _span_rate(n_tokens, tokens)
+        progress(
+            f"{n_tokens:,} joined over REST in {time.monotonic() - t0:.1f} s ({join_rate:.0f}/s)"
+        )
+
+        cpu = {"rest_join": _cpu(servers) - cpu_start}
+        node_cpu_tokens = sum(x["cpu_ms"] for x in tokens) / 1000
+        rss_before = sum(s.rss_kb() for s in servers)
+        mark = _cpu(servers)
+        fleet.send({"cmd": "connect"})
+        connected = fleet.collect("connected", 600, on_progress=_throttled(show))
+        n_conn = sum(x["ok"] for x in connected)
+        connect_rate = _span_rate(n_conn, connected)
+        progress(f"{n_conn:,} sockets connected at {connect_rate:.0f}/s")
+        cpu["connect"], mark = _cpu(servers) - mark, _cpu(servers)
+        node_cpu_connect = sum(x["cpu_ms"] for x in connected) / 1000 - node_cpu_tokens
+        fleet.send({"cmd": "join"})
+        joined = fleet.collect("joined", 600, on_progress=_throttled(show))
+        n_joined = sum(x["ok"] for x in joined)
+        join_mob_rate = _span_rate(n_joined, joined)
+        cpu["join_mob"] = _cpu(servers) - mark
+        time.sleep(1.0)
+        rss_after = sum(s.rss_kb() for s in servers)
+        kb_per_conn = (rss_after - rss_before) / max(1, n_joined)
+        progress(
+            f"{n_joined:,} join_mob at {join_mob_rate:.0f}/s; server RSS {rss_before / 1024:.0f}"
+            f" → {rss_after / 1024:.0f} MiB ({kb_per_conn:.1f} KiB/phone); open sockets per "
+            f"server process {servers[0].sockets()}"
+        )
+        errors = [e for x in tokens + connected + joined for e in x.get("errors", [])]
+        n_conn = n_joined
+
+        mark = _cpu(servers)
+        fleet.send({"cmd": "sync", "spread_ms": int(spread_s * 1000)})
+        synced = fleet.collect("synced", spread_s + 300, on_progress=_throttled(show))
+        n_synced = sum(x["ok"] for x in synced)
+        progress(f"{n_synced:,} synced (spread {spread_s:.0f} s)")
+
+        cpu["first_sync"], mark = _cpu(servers) - mark, _cpu(servers)
+        timeline = org.post(f"/mobs/{mob['id']}/start-now", {"lead_s": opt.lead_s})["timeline"]
+        go_ms = timeline["go_at_ms"]
+        progress(f"start-now: GO in {(go_ms - now_ms()) / 1000:.1f} s")
+        # Collect the phones' garbage before GO, not at it (see run.mjs "gc").
+        while now_ms() < go_ms - GC_BEFORE_GO_S * 1000:
+            fleet.drain_progress()
+            time.sleep(0.2)
+        fleet.send({"cmd": "gc"})
+        gc_ms = max((x["ms"] for x in fleet.collect("gc", 5)), default=math.nan)
+        deadline = go_ms + 30_000
+        while now_ms() < deadline:
+            t = fleet.drain_progress()
+            if now_ms() > go_ms + 3000 and t["fired"] >= n_conn and t["go"] >= n_conn:
+                break
+            time.sleep(0.5)
+        cpu["lead_and_go"], mark = _cpu(servers) - mark, _cpu(servers)
+        prompts_sent = []
+        for _ in range(case.prompts):
+            body = org.post(f"/mobs/{mob['id']}/announcements", {"text": "Look up!"})
+            prompts_sent.append(body)
+            time.sleep(1.0)
+        if case.prompts:
+            time.sleep(3.0)
+        cpu["prompts"] = _cpu(servers) - mark
+        fleet.send({"cmd": "report"})
+        results = fleet.collect("result", 120)
+        phones = [p for r in results for p in r["phones"]]
+        our_cpu = (
+            _cpu(servers)
+            + sum(_pid_cpu_s(p.pid) for p in fleet.procs)
+            + (sum(_pid_cpu_s(pid) for pid in _pids_matching(db.name)) if db.name else 0.0)
+        )
+        load = meter.finish(our_cpu)
+        progress(
+            f"machine during the case: {load['busy_cores']:.2f} cores busy, "
+            f"{load['others_cores']:.2f} of them by other work"
+        )
+        if opt.raw_dir:
+            Path(opt.raw_dir, f"{case.name}.json").write_text(json.dumps(phones))
+        return summarize(
+            case,
+            phones,
+            go_ms,
+            prompts_sent,
+            extra={
+                "mob": mob["id"],
+                "node_processes": n_proc,
+                "join_rate": join_rate,
+                "connect_rate": connect_rate,
+                "join_mob_rate": join_mob_rate,
+                "connected": n_conn,
+                "tokens": n_tokens,
+                "rss_before_kb": rss_before,
+                "rss_after_kb": rss_after,
+                "kb_per_conn": kb_per_conn,
+                "server_cpu_s": cpu,
+                "node_cpu_connect_s": node_cpu_connect,
+                "loop_delay_p99_ms": max(r["loop_delay_ms"]["p99"] for r in results),
+                "node_rss_mb": sum(r["rss_mb"] for r in results),
+                "errors": sorted(set(errors))[:5],
+                "samples": samples,
+                "delays_ms": delays,
+                "sync_interval_s": interval_s,
+                "gc_ms": gc_ms,
+                "load": load,
+            },
+        )
+    finally:
+        if fleet:
+            fleet.stop()
+        for s in servers:
+            s.stop()
+        db.drop()
+
+
+def _cpu(servers: list[Server]) -> float:
+    """CPU seconds used so far by all server processes."""
+    return sum(s.cpu_s() for s in servers)
+
+
+def _throttled(fn, every_s: float = 5.0):
+    last = [0.0]
+
+    def call(arg):
+        if time.monotonic() - last[0] >= every_s:
+            last[0] = time.monotonic()
+            fn(arg)
+
+    return call
+
+
+def summarize(case: Case, phones: list[dict], go_ms: float, prompts: list[dict], extra) -> dict:
+    fired = [p for p in phones if p["fire"] is not None]
+    wrong_target = sum(1 for p in fired if p["fireTarget"] != go_ms)
+    local = [p["fire"] - go_ms for p in fired]
+    recv = [p["recv"] - go_ms for p in phones if p["recv"] is not None]
+    arrived = [p["arr"] - go_ms for p in phones if p["arr"] is not None]
+    handled = [p["recv"] - go_ms for p in phones if p["recv"] is not None]
+    est = [p["est"] for p in fired if p["est"] is not None]
+    late = [p["late"] for p in fired if p["late"] is not None]
+    out = {
+        "case": case.name,
+        "servers": case.servers,
+        "phones": case.phones,
+        "local": _stats(local),
+        "local_bias_ms": float(np.mean(local)) if local else math.nan,
+        "receipt": _stats(recv),
+        "arrival": _stats(arrived),
+        "estimate": _stats(est),
+        "lateness": _stats(late),
+        "missing_local": case.phones - len(fired),
+        "missing_receipt": case.phones - len(recv),
+        # Fan-out: when the GO push reached the last phone (signed, ms after T).
+        "fanout_last_ms": max(arrived) if arrived else math.nan,
+        "fanout_last_handled_ms": max(handled) if handled else math.nan,
+        "wrong_target": wrong_target,
+        "reconnects": sum(p["rc"] for p in phones),
+        "sync_failures": sum(p["syncFail"] for p in phones),
+        **extra,
+    }
+    out["ratio"] = out["receipt"]["p99"] / out["local"]["p99"] if local else math.nan
+    if prompts:
+        lat_all, last_per_prompt, first_per_prompt, spread = [], [], [], []
+        for body in prompts:
+            seq, at_ms = body["seq"], body["at_ms"]
+            got = [p["ann"].get(str(seq)) for p in phones]
+            lat = [g - at_ms for g in got if g is not None]
+            lat_all += lat
+            if len(lat) == len(phones):
+                last_per_prompt.append(max(lat))
+                first_per_prompt.append(min(lat))
+                spread.append(max(lat) - min(lat))
+        out["prompt"] = _stats(lat_all)
+        out["prompt_last"] = _stats(last_per_prompt)
+        out["prompt_first"] = _stats(first_per_prompt)
+        out["prompt_spread"] = _stats(spread)
+        out["prompt_complete"] = len(last_per_prompt)
+        out["prompts"] = len(prompts)
+    return out
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def _f(x: float, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+def _by(runs: list[dict], servers: int, phones: int, fanout: bool = False) -> dict | None:
+    for r in runs:
+        if (r["case"] == "fanout") == fanout and (r["servers"], r["phones"]) == (servers, phones):
+            return r
+    return None
+
+
+def markdown(runs: list[dict], opt: Options, argv: list[str]) -> str:
+    cmd = " ".join(["`.venv/bin/python -m bench.sync", *argv]).strip() + "`"
+    sync_runs = [r for r in runs if r["case"] != "fanout"]
+    lines = [
+        "## Synchronized moment (GO on thousands of phones)",
+        "",
+        f"{cmd} — machine: {machine()}; revision {git_revision()}, "
+        f"{datetime.now(UTC):%Y-%m-%d}; database {opt.database}.",
+        "",
+        "Real server processes: `python -m server` (two: `python -m server --workers 2 "
+        "--redis-url …`, two processes on one port, spread by the kernel (SO_REUSEPORT), "
+        "sharing the database and Redis as the Socket.IO message queue); phones in Node "
+        "processes "
+        f"(≤ {opt.phones_per_process:,} each) running `pwa/js/clock.js` and socket.io-client "
+        "over WebSocket (`bench/sim/`), on the same 2 cores as the server. Each phone: clock "
+        "offset uniform ±10 min, every message delayed 0–80 ms each way (uniform, drawn per "
+        f"message and direction), ClockSync with {opt.samples} samples keeping the {opt.keep} "
+        "lowest-delay ones; first syncs spread out and re-syncs repeated so that each server "
+        f"process answers about {opt.sync_rate:,.0f} `time_sync`/s (interval = N × samples / "
+        f"({opt.sync_rate:,.0f} × processes)), until {opt.quiet_s:g} s before GO; GO set by "
+        f"`start-now` with a {opt.lead_s} s lead; the Node processes run one garbage "
+        f"collection {GC_BEFORE_GO_S:g} s before GO (a thousand phones share one V8 heap, "
+        "while a real phone's GC pauses are its own). Errors are |t − T| on the true clock "
+        "(`Date.now()` without the fake offset: the server's own clock source), "
+        "T = `timeline.go_at_ms`. Local = `clock.fireAt`; receipt = the server's "
+        "`phase: action` push, handled after the phone's simulated downlink delay. Fan-out = "
+        "when the GO push reached the last phone, ms after T: in its process (before the "
+        "simulated delay) / handled (after it). Missing = phones that never fired locally / "
+        "never got the GO push.",
+        "",
+        "| server processes | phones | local p50 / p99 / max ms | receipt p50 / p99 / max ms "
+        "| receipt p99 ÷ local p99 | fan-out to the last phone ms | missing local / receipt "
+        "| connect /s | server KiB per phone |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in sync_runs:
+        lo, rc = r["local"], r["receipt"]
+        lines.append(
+            f"| {r['servers']} | {r['phones']:,} | {_f(lo['p50'])} / {_f(lo['p99'])} / "
+            f"{_f(lo['max'])} | {_f(rc['p50'], 0)} / {_f(rc['p99'], 0)} / {_f(rc['max'], 0)} "
+            f"| {_f(r['ratio'])}× | {_fanout(r)} | {r['missing_local']} / "
+            f"{r['missing_receipt']} | {r['connect_rate']:,.0f} | {r['kb_per_conn']:.0f} |"
+        )
+    lines += [
+        "",
+        "Where the time goes (same runs): the clock estimate's error at the moment of firing "
+        "(`serverNow()` − true time) and the lateness `fireAt` reported, p50 / p99 ms; when "
+        "the GO push reached the phone's process, before the simulated delay (scheduler + "
+        "fan-out), p50 / p99 / max ms; the Node processes' worst event-loop delay p99; "
+        "REST join and `join_mob` rates; CPU per connecting phone in the server processes "
+        "and in the phones' Node processes (both on the same 2 cores); CPU used by other work "
+        "on the machine during the case.",
+        "",
+        "| server processes | phones | estimate error | fireAt lateness | push arrival "
+        "| Node loop p99 ms | REST join /s | join_mob /s | connect CPU ms server / phones "
+        "| other work (cores) |",
+        "|---:|---:|---|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in sync_runs:
+        e, la, ar = r["estimate"], r["lateness"], r["arrival"]
+        lines.append(
+            f"| {r['servers']} | {r['phones']:,} | {_f(e['p50'])} / {_f(e['p99'])} "
+            f"| {_f(la['p50'])} / {_f(la['p99'])} | {_f(ar['p50'], 0)} / {_f(ar['p99'], 0)} / "
+            f"{_f(ar['max'], 0)} | {_f(r['loop_delay_p99_ms'])} | {r['join_rate']:,.0f} "
+            f"| {r['join_mob_rate']:,.0f} | {_per_phone_ms(r)} | {r['load']['others_cores']:.2f} |"
+        )
+    for r in runs:
+        if r["case"] != "fanout":
+            continue
+        ar, pr, pl = r["arrival"], r["prompt"], r["prompt_last"]
+        sp, fi = r.get("prompt_spread", _stats([])), r.get("prompt_first", _stats([]))
+        own = r.get("argv")
+        rerun = f" — `.venv/bin/python -m bench.sync {' '.join(own)}`" if own != argv else ""
+        lines += [
+            "",
+            f"**Fan-out without added delays**{rerun} ({r['phones']:,} phones, one server process; "
+            f"other work on the machine {r['load']['others_cores']:.2f} cores): "
+            f"{r['prompts']} announcements (`POST /api/mobs/{{id}}/announcements`, 1 s apart) "
+            f"reached the phones {_f(pr['p50'], 0)} / {_f(pr['p99'], 0)} / {_f(pr['max'], 0)} "
+            "ms (p50 / p99 / max over phones × prompts) after the server stamped them "
+            f"(`at_ms`); **the last phone of each prompt: p50 {_f(pl['p50'], 0)}, p99 "
+            f"{_f(pl['p99'], 0)}, max {_f(pl['max'], 0)} ms** ({r['prompt_complete']} of "
+            f"{r['prompts']} prompts reached every phone); from the first phone to the last, "
+            f"p50 {_f(sp['p50'], 0)}, max {_f(sp['max'], 0)} ms; the rest is the time from the "
+            f"stamp to the first phone (the announcement's commit, then the first send: p50 "
+            f"{_f(fi['p50'], 0)}, max {_f(fi['max'], 0)} ms). The GO `phase` push reached them "
+            f"{_f(ar['p50'], 0)} / {_f(ar['p99'], 0)} / {_f(ar['max'], 0)} ms after T "
+            f"(including the scheduler's own delay). Sockets connected at "
+            f"{r['connect_rate']:,.0f}/s and `join_mob` at {r['join_mob_rate']:,.0f}/s; server "
+            f"RSS {r['rss_before_kb'] / 1024:.0f} → {r['rss_after_kb'] / 1024:.0f} MiB "
+            f"({r['kb_per_conn']:.0f} KiB per phone); missing {r['missing_receipt']}.",
+        ]
+    lines += ["", *_verdict(runs)]
+    return "\n".join(lines)
+
+
+def _fanout(r: dict) -> str:
+    """The GO push at the last phone: in its process / handled after the simulated delay."""
+    last, handled = r.get("fanout_last_ms", math.nan), r.get("fanout_last_handled_ms", math.nan)
+    return f"{_f(last, 0)} / {_f(handled, 0)}"
+
+
+def _per_phone_ms(r: dict) -> str:
+    n = max(1, r["connected"])
+    server = r["server_cpu_s"]["connect"] * 1000 / n
+    phones = r.get("node_cpu_connect_s", math.nan) * 1000 / n
+    return f"{_f(server, 2)} / {_f(phones, 2)}"
+
+
+def _verdict(runs: list[dict]) -> list[str]:
+    """One line per target of issue 4 that these runs measured."""
+    t = TARGETS
+    out = ["Targets (issue 4):", ""]
+    one5 = _by(runs, 1, 5000)
+    if one5:
+        p99 = one5["local"]["p99"]
+        out.append(
+            f"- local p99 ≤ {t['local_p99_ms']:.0f} ms at 5,000 phones: {p99:.1f} ms — "
+            f"{_ok(p99 <= t['local_p99_ms'])}"
+        )
+    ratios = [(r["servers"], r["phones"], r["ratio"]) for r in runs if r["case"] != "fanout"]
+    if ratios:
+        text = ", ".join(f"{s}×{n:,}: {x:.1f}×" for s, n, x in ratios)
+        out.append(f"- receipt p99 ≥ {t['ratio']:.0f}× local p99: {text}")
+    for servers, phones in ((1, 5000), (2, 10000)):
+        r = _by(runs, servers, phones)
+        if r:
+            missing = r["missing_local"]
+            out.append(
+                f"- 0 missing at {phones:,} phones on {servers} process(es): {missing} — "
+                f"{_ok(missing == 0)}"
+            )
+    fans = [r for r in runs if r["case"] == "fanout"]
+    fan = fans[0] if fans else None
+    if fans:
+        lasts = [r["prompt_last"]["p99"] for r in fans]
+        met = sum(x <= t["fanout_p99_ms"] for x in lasts)
+        out.append(
+            f"- fan-out to the last of {fan['phones']:,} phones ≤ {t['fanout_p99_ms']:.0f} ms "
+            f"p99: {', '.join(f'{x:.0f}' for x in lasts)} ms — "
+            + (_ok(met == len(lasts)) if len(lasts) == 1 else f"met in {met} of {len(lasts)} runs")
+        )
+    mem = fan or one5
+    if mem:
+        kb = mem["kb_per_conn"] * 1.024
+        out.append(
+            f"- ≤ {t['kb_per_conn']:.0f} KB of server memory per phone: {kb:.0f} KB — "
+            f"{_ok(kb <= t['kb_per_conn'])}"
+        )
+        rate = mem["connect_rate"]
+        out.append(
+            f"- connecting {mem['phones']:,} phones at ≥ {t['connect_per_s']:.0f}/s: "
+            f"{rate:.0f}/s — "
+            f"{_ok(rate >= t['connect_per_s'])}"
+        )
+    return out
+
+
+def _ok(flag: bool) -> str:
+    return "met" if flag else "missed"
+
+
+CASES = {
+    "1x1000": Case("1x1000", 1, 1000),
+    "1x5000": Case("1x5000", 1, 5000),
+    "2x1000": Case("2x1000", 2, 1000),
+    "2x5000": Case("2x5000", 2, 5000),
+    "2x10000": Case("2x10000", 2, 10000),
+    "fanout": Case("fanout", 1, 5000, delays=False),
+}
+
+
+def parse_case(name: str) -> Case:
+    """``1x5000`` (server processes x phones), ``fanout`` or ``fanout:<phones>``."""
+    if name in CASES:
+        return CASES[name]
+    if name.startswith("fanout:"):
+        return Case("fanout", 1, int(name.split(":", 1)[1]), delays=False)
+    servers, _, phones = name.partition("x")
+    return Case(name, int(servers), int(phones))
+
+
+def _shown_args(argv: list[str]) -> list[str]:
+    """The command line without the options that only name local files."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--logs", "--raw", "--from-json"):
+            skip = True
+        elif not arg.startswith(("--json=", "--logs=", "--raw=", "--from-json=")):
+            shown.append(arg)
+    return shown
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
+    ap.add_argument("--cases", default="1x1000,1x5000,2x1000,2x5000,2x10000,fanout")
+    ap.add_argument("--database", choices=["postgis", "sqlite"], default="postgis")
+    ap.add_argument("--phones-per-process", type=int, default=Options.phones_per_process)
+    ap.add_argument("--samples", type=int, default=Options.samples)
+    ap.add_argument("--keep", type=int, default=Options.keep)
+    ap.add_argument("--sync-interval-s", type=float, default=Options.sync_interval_s)
+    ap.add_argument("--sync-rate", type=float, default=Options.sync_rate)
+    ap.add_argument("--quiet-s", type=float, default=Options.quiet_s)
+    ap.add_argument("--lead-s", type=int, default=Options.lead_s)
+    ap.add_argument("--connect-concurrency", type=int, default=Options.connect_concurrency)
+    ap.add_argument("--prompts", type=int, default=Options.prompts)
+    ap.add_argument("--seed", type=int, default=Options.seed)
+    ap.add_argument("--redis-db", type=int, default=9, help="Redis database number to use")
+    ap.add_argument("--json", help="also write the raw summaries to this file")
+    ap.add_argument(
+        "--from-json",
+        help="do not run: render (and with --write, write) the summaries of an earlier --json",
+    )
+    ap.add_argument("--raw", help="also write every phone's record, per case, to this directory")
+    ap.add_argument(
+        "--max-busy",
+        type=float,
+        default=Options.max_busy,
+        help="before each case wait until at most this share of the CPU is busy (1 = never)",
+    )
+    ap.add_argument("--logs", help="keep server and simulator logs in this directory")
+    args = ap.parse_args(argv)
+    opt = Options(
+        database=args.database,
+        phones_per_process=args.phones_per_process,
+        samples=args.samples,
+        keep=args.keep,
+        sync_interval_s=args.sync_interval_s,
+        sync_rate=args.sync_rate,
+        quiet_s=args.quiet_s,
+        lead_s=args.lead_s,
+        connect_concurrency=args.connect_concurrency,
+        seed=args.seed,
+        prompts=args.prompts,
+        max_busy=args.max_busy,
+        raw_dir=args.raw,
+    )
+    if args.raw:
+        Path(args.raw).mkdir(parents=True, exist_ok=True)
+    if args.from_json:
+        runs = json.loads(Path(args.from_json).read_text())
+        md = markdown(runs, opt, runs[0].get("argv", []))
+        print(md)
+        if args.write:
+            write_section("sync", md)
+        return 0
+    log_dir = Path(args.logs or tempfile.mkdtemp(prefix="bench-sync-logs-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"logs in {log_dir}")
+    runs = []
+    for name in args.cases.split(","):
+        case = parse_case(name.strip())
+        if case.name == "fanout":
+            case.prompts = opt.prompts
+        runs.append(run_case(case, opt, log_dir, args.redis_db))
+        r = runs[-1]
+        r["argv"] = _shown_args(argv)
+        progress(
+            f"case {case.name}: local p50/p99/max {r['local']['p50']:.1f}/{r['local']['p99']:.1f}/"
+            f"{r['local']['max']:.1f} ms, receipt {r['receipt']['p50']:.0f}/"
+            f"{r['receipt']['p99']:.0f}/{r['receipt']['max']:.0f} ms, GO push at the last "
+            f"phone {r['fanout_last_ms']:.0f} ms after T, missing (never fired / no GO push) "
+            f"{r['missing_local']}/{r['missing_receipt']}, {r['kb_per_conn']:.1f} KiB/phone"
+        )
+        if args.json:
+            Path(args.json).write_text(json.dumps(runs, indent=1))
+    md = markdown(runs, opt, _shown_args(argv))
+    print(md)
+    if args.write:
+        write_section("sync", md)
+        progress("docs/BENCHMARKS.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
