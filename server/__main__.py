@@ -149,7 +149,8 @@ def supervise(settings, workers: int) -> int:
     if settings.auto_migrate:
         upgrade(make_engine(settings))
     multiproc_dir = settings.prometheus_multiproc_dir
-    if not multiproc_dir:  # the workers' metrics are summed from files in one directory
+    made_dir = not multiproc_dir
+    if made_dir:  # the workers' metrics are summed from files in one directory
         import tempfile
 
         multiproc_dir = tempfile.mkdtemp(prefix="goodmob-metrics-")
@@ -202,6 +203,11 @@ def supervise(settings, workers: int) -> int:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
+    if made_dir:
+        import shutil
+
+        shutil.rmtree(multiproc_dir, ignore_errors=True)
     return 0
 
 

@@ -75,6 +75,7 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
     made the change, else None (nothing due, or another process was first)."""
     target = timeline.phase_at(mob, now)
     before = mob.status
+    changed_at = mob.updated_at  # a mob published (or moved) after its phase was due
     if timeline.rank(target) <= timeline.rank(before):
         return None
     table = Mob.__table__
@@ -113,7 +114,12 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
         from server.realtime import notify_task_ids
 
         notify_task_ids(session, moved)
-    lateness_ms = (now - timeline.phase_started_at(mob, target)).total_seconds() * 1000
+    # How late the change came after it was due: its scheduled time, or the mob's last change
+    # when that came later (a mob published with its countdown already running is not late).
+    due = timeline.phase_started_at(mob, target)
+    if changed_at is not None and changed_at > due:
+        due = changed_at
+    lateness_ms = (now - due).total_seconds() * 1000
     metrics.scheduler_lag(lateness_ms / 1000, target)
     log.info("mob %s: %s → %s (%.0f ms after its time)", mob.id, before, target, lateness_ms)
     return target
