@@ -7,8 +7,8 @@
  *   caches are deleted on activate.
  * - /api/ and /socket.io/ are never cached nor answered from a cache: they go to the network.
  * - Pages (navigations) are network-first with a short timeout, falling back to the cached
- *   shell page for the route (/m/<id> → m.html, /live/<id> → live.html, /s/<id> →
- *   summary.html, /organize → organize.html): a fresh page when
+ *   shell page for the route (/m/<id> → m.html, /live/<id> → live.html, /live/c/<id> →
+ *   campaign.html, /s/<id> → summary.html, /organize → organize.html): a fresh page when
  *   online, the app when offline.
  * - Other shell files are cache-first; /config.json is network-first, cached as a fallback.
  * - Map tiles and other origins are left to the browser.
@@ -42,6 +42,7 @@ self.addEventListener("activate", (event) => {
 /** The cached page that serves a navigation to `path`. */
 function shellPageFor(path) {
   if (path.startsWith("/m/")) return "/m.html";
+  if (path.startsWith("/live/c/")) return "/campaign.html";
   if (path.startsWith("/live/")) return "/live.html";
   if (path.startsWith("/s/")) return "/summary.html";
   if (path === "/organize" || path.startsWith("/organize/")) return "/organize.html";

@@ -4,9 +4,11 @@ Usage: ``.venv/bin/python scripts/screenshots.py [--out docs/screenshots]``
 
 Starts its own server on a temporary SQLite database, creates three mobs around a Berlin
 park, a small crowd of simulated participants (real Socket.IO clients, so the counters are
-live), and one phone (360×740 at 2×, Europe/Berlin) that discovers, joins, walks to its spot,
-counts down, flips at GO and confirms its deed. No internet is needed: map tiles point at an
-unreachable port, so the maps show their plain background (as they would offline).
+live), and one phone (360×740 at 2×, Europe/Berlin) that discovers, joins (a sponsor pledged
+per deed), walks to its spot, counts down, flips at GO and confirms its deed; then, on a short
+second mob, the closing screen of a phone that slept through the action. No internet is
+needed: map tiles point at an unreachable port, so the maps show their plain background (as
+they would offline).
 """
 
 from __future__ import annotations
@@ -157,6 +159,9 @@ def run(out: Path) -> None:
                     action="Hand out a warm meal at your table")  # fmt: skip
             org.mob(MAUERPARK, timedelta(days=1, hours=3), 40, title="Water the Mauerpark trees",
                     action="Give your tree two buckets of water")  # fmt: skip
+            pledge = {"mob": main["id"], "amount_minor": 50, "currency": "EUR",
+                      "sponsor_name": "Weinberg Bakery"}  # fmt: skip
+            requests.post(f"{url}/api/pledges", json=pledge, timeout=10).raise_for_status()
             clients = crowd(url, main["id"])
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -225,6 +230,25 @@ def run(out: Path) -> None:
                     "() => window.__goodmobState().deed?.state === 'settled'", timeout=15_000
                 )
                 shoot(page, out, "participant-done.png")
+
+                # A short mob the phone joins, then sleeps through (the page is closed).
+                short = org.mob(PARK, timedelta(minutes=50), 40, title="Ten seconds of litter",
+                                action="Pick up what is at your feet", duration_s=10)  # fmt: skip
+                later = context.new_page()
+                later.goto(f"/m/{short['id']}", wait_until="domcontentloaded")
+                later.locator("#view-join").wait_for(state="visible", timeout=15_000)
+                later.click("#join-btn")
+                later.locator("#view-main").wait_for(state="visible", timeout=15_000)
+                later.close()
+                org.post(f"/mobs/{short['id']}/start-now", {"lead_s": 2})
+                time.sleep(14)
+                later = context.new_page()
+                later.goto(f"/m/{short['id']}", wait_until="domcontentloaded")
+                later.wait_for_function(
+                    "() => window.__goodmobState().phase === 'finished'", timeout=15_000
+                )
+                later.locator("#go-summary").wait_for(state="visible", timeout=15_000)
+                shoot(later, out, "participant-missed.png")
                 browser.close()
         finally:
             for sio, _task in clients:

@@ -9,13 +9,15 @@ a bow-tie zone where its edges cross (organize-zone-error.png), publishes, and r
 while simulated participants (real Socket.IO clients) join and act (organize-run.png,
 organize-run-controls.png: announce, review a flagged deed). The
 live map is shot on a phone before GO (live-phone.png) and during the action
-(live-go-phone.png), and on a 1280×720 projector in big-screen mode (live-big.png). No
-internet is needed: tiles point at an unreachable port, so maps show their plain background.
+(live-go-phone.png), and on a 1280×720 projector in big-screen mode (live-big.png); then a
+campaign of three cities on its world live map (live-campaign-phone.png). No internet is
+needed: tiles point at an unreachable port, so maps show their plain background.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import socket
@@ -82,11 +84,28 @@ def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start")
 
 
+# Who brings whom in the simulated crowd: index → (nickname or None, index of the sharer).
+SHARES = {0: ("Kim", None), 1: ("Ola", 0), 2: (None, 0), 3: ("Ren", 1), 4: (None, 1),
+          5: ("Mo", 3), 6: (None, 2), 7: (None, 5), 8: (None, 3)}  # fmt: skip
+
+
 def crowd(url: str, mob_id: str) -> list[tuple[socketio.Client, dict]]:
-    """Simulated participants: joined, in the zone, matched to a task; with their fixes."""
+    """Simulated participants: joined (some through friends' links, some with a nickname),
+    in the zone, matched to a task; with their fixes. Page views and a sponsor come first."""
+    for i in range(46):
+        requests.post(f"{url}/api/mobs/{mob_id}/views", json={"client_id": f"screen-{i:03d}"},
+                      timeout=10)  # fmt: skip
+    pledge = {"mob": mob_id, "amount_minor": 50, "currency": "EUR", "sponsor_name": "Bakery"}
+    requests.post(f"{url}/api/pledges", json=pledge, timeout=10).raise_for_status()
     clients = []
-    for lat, lon in CROWD:
-        r = requests.post(f"{url}/api/mobs/{mob_id}/participants", json={}, timeout=10)
+    codes: list[str] = []
+    for i, (lat, lon) in enumerate(CROWD):
+        nickname, sharer = SHARES.get(i, (None, None))
+        body = {"nickname": nickname} if nickname else {}
+        if sharer is not None:
+            body["ref"] = codes[sharer]
+        r = requests.post(f"{url}/api/mobs/{mob_id}/participants", json=body, timeout=10)
+        codes.append(r.json()["participant"]["ref_code"])
         sio = socketio.Client(reconnection=False)
         sio.connect(
             url,
@@ -121,6 +140,59 @@ def deeds(clients, done: int, flagged: int) -> None:
         ack = sio.call("confirm_deed", deed, namespace="/participant", timeout=10)
         if not ack.get("status"):
             print("deed refused:", ack)
+
+
+# Campaign cities: time zone → (lon, lat) of a square zone's centre.
+CITIES = {
+    "Europe/Berlin": (13.4000, 52.5320),
+    "America/New_York": (-73.9680, 40.7812),
+    "Asia/Tokyo": (139.6949, 35.6717),
+}
+
+
+def square(lon: float, lat: float, half_m: float = 120.0) -> dict:
+    dlat = half_m / 111_320.0
+    dlon = dlat / math.cos(math.radians(lat))
+    ring = [[lon - dlon, lat - dlat], [lon + dlon, lat - dlat], [lon + dlon, lat + dlat],
+            [lon - dlon, lat + dlat], [lon - dlon, lat - dlat]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def campaign(url: str, headers: dict) -> tuple[str, list[socketio.Client]]:
+    """Three mobs in three cities sharing one GO, a few people in each; the campaign id."""
+    api = f"{url}/api"
+
+    def post(path: str, body: dict) -> dict:
+        r = requests.post(f"{api}{path}", json=body, headers=headers, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    go_at = (datetime.now(ZoneInfo("UTC")) + timedelta(minutes=47)).isoformat()
+    cid = post("/campaigns", {"title": "World clean-up day", "go_at": go_at})["id"]
+    mobs = []
+    for time_zone, (lon, lat) in CITIES.items():
+        city = time_zone.split("/")[-1].replace("_", " ")
+        body = {"title": f"Clean-up {city}", "action": "Pick up the litter",
+                "zone": square(lon, lat), "go_at": go_at, "duration_s": 300}  # fmt: skip
+        mob = post("/mobs", body)
+        post(f"/mobs/{mob['id']}/tasks/generate", {"spacing_m": 30, "kind": "litter"})
+        post(f"/campaigns/{cid}/mobs", {"mob": mob["id"], "time_zone": time_zone})
+        mobs.append((mob["id"], lon, lat))
+    post(f"/campaigns/{cid}/publish", {})
+    clients = []
+    for n, (mob_id, lon, lat) in zip((7, 4, 5), mobs, strict=True):
+        for i in range(n):
+            r = requests.post(f"{api}/mobs/{mob_id}/participants", json={}, timeout=10)
+            sio = socketio.Client(reconnection=False)
+            sio.connect(url, namespaces=["/participant"], auth={"token": r.json()["token"]},
+                        transports=["websocket"], wait_timeout=10)  # fmt: skip
+            sio.call("join_mob", {"mob": mob_id}, namespace="/participant", timeout=10)
+            fix = {"lat": lat + 0.0002 * (i % 3), "lon": lon + 0.0003 * (i // 3), "accuracy_m": 6}
+            sio.call("report_location", fix, namespace="/participant", timeout=10)
+            clients.append(sio)
+    pledge = {"campaign": cid, "amount_minor": 25, "currency": "EUR", "sponsor_name": "Co-op"}
+    requests.post(f"{api}/pledges", json=pledge, timeout=10).raise_for_status()
+    return cid, clients
 
 
 def shoot(page, out: Path, name: str) -> None:
@@ -305,6 +377,14 @@ def run(out: Path) -> None:
                 org.fill("#announce-text", "Ten more minutes: keep going!")
                 org.locator(".org-review").evaluate("(el) => el.scrollIntoView({block: 'end'})")
                 shoot(org, out, "organize-run-controls.png")
+
+                cid, city_clients = campaign(url, headers)
+                clients += [(sio, None) for sio in city_clients]
+                world = browser.new_context(**phone).new_page()
+                world.goto(f"/live/c/{cid}")
+                world.locator(".camp-pin").nth(2).wait_for(timeout=15_000)
+                world.locator("#camp-pledges").wait_for(state="visible", timeout=15_000)
+                shoot(world, out, "live-campaign-phone.png")
                 browser.close()
         finally:
             for sio, _fix in clients:

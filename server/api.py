@@ -420,6 +420,7 @@ def generate_tasks(mob_id: str):
         settings=s,
     )
     session.commit()
+    _tasks_changed(mob)
     body = _feature_collection(tasks)
     body["count"] = len(tasks)
     return jsonify(body), 201
@@ -445,7 +446,14 @@ def add_task(mob_id: str):
         settings=s,
     )
     session.commit()
+    _tasks_changed(mob)
     return jsonify(mobs.task_feature(task)), 201
+
+
+def _tasks_changed(mob: Mob) -> None:
+    """Spectators and the organizer's other screens see an edited task set (not drafts)."""
+    if mob.status != "draft":
+        push_tasks(mob)
 
 
 _TASK_UPDATE_FIELDS = {"lat", "lon", "kind", "label", "prompt", "capacity", "status"}
@@ -485,6 +493,7 @@ def update_task(mob_id: str, task_id: int):
     moved = participants.rematch(session, mob, displaced)
     session.commit()
     notify_task_assigned(session, moved)
+    _tasks_changed(mob)
     return jsonify(mobs.task_feature(task))
 
 
@@ -499,6 +508,7 @@ def delete_task(mob_id: str, task_id: int):
     moved = participants.rematch(session, mob, holders)
     session.commit()
     notify_task_assigned(session, moved)
+    _tasks_changed(mob)
     return "", 204
 
 

@@ -5,10 +5,16 @@
  *
  * Talks to the server over the `/live` Socket.IO namespace (no account) through
  * MobConnection (socket.js): `watch_mob` gives a snapshot (again with `last_seq` after a
- * reconnect); `timeline`, `phase`, `announcement`, `stats` and `density` keep it current. The
- * countdown runs on the server clock estimated by ClockSync (clock.js). No individual
+ * reconnect); `timeline`, `phase`, `announcement`, `stats` (with the pledge totals),
+ * `density` and `tasks` (the tasks by state, pushed at most once a second) keep it current.
+ * The countdown runs on the server clock estimated by ClockSync (clock.js). No individual
  * position is ever received or drawn: crowds arrive as H3 cells with counts (small counts
  * are suppressed by the server).
+ *
+ * Beyond the counters, GET /api/mobs/<id>/growth is read every GROWTH_REFRESH_MS: the views
+ * at the top of the funnel (viewed → joined → in the zone → on a task → deeds done), the
+ * cascade (top sharers by the deeds their shares led to, chosen nicknames only) and the
+ * campaign the mob belongs to.
  *
  * @module live
  */
@@ -18,11 +24,14 @@ import { MobConnection } from "/js/socket.js";
 import {
   createMap, densityLayer, fitTo, pinSize, taskState, tasksLayer, zoneLayer,
 } from "/js/mapstyle.js";
+import { cascadeLine, funnelSteps, pledgeSummary, sharerName } from "/js/growth.js";
 import { escapeHtml, formatClock, formatCountdown, phaseAt } from "/js/util.js";
 
 const COUNTERS = ["joined", "in_zone", "matched", "deeds_done"];
-/** Tasks are re-read at most this often when the counters say they changed. */
-const TASK_REFRESH_MS = 2000;
+/** The funnel's views, the cascade and the campaign are re-read this often. */
+const GROWTH_REFRESH_MS = 10_000;
+/** Sharers listed in the cascade panel. */
+const TOP_SHARERS = 5;
 const PHASE_WORDS = {
   draft: "Draft",
   published: "Upcoming",
@@ -65,11 +74,10 @@ export function countdownText(phase, t, now, counters = {}) {
 class LivePage {
   constructor(mobId) {
     this.mobId = mobId;
-    this.state = { mob: null, timeline: null, phase: null, counters: {}, tasks: null };
+    this.state = { mob: null, timeline: null, phase: null, counters: {}, tasks: null, funnel: {} };
     this.layers = { zone: null, tasks: null, density: null };
     this.fitted = false;
-    this.taskRefreshTimer = null;
-    this.lastTaskRefresh = 0;
+    this.growthTimer = null;
     this.big = new URLSearchParams(location.search).get("big") === "1";
   }
 
@@ -105,6 +113,26 @@ class LivePage {
     this.setTasks(snap.tasks);
     this.setDensity(snap.density);
     $("live-error").hidden = true;
+    this.loadGrowth();
+  }
+
+  /** Views, cascade, pledges and campaign from the API; again every GROWTH_REFRESH_MS. */
+  async loadGrowth() {
+    clearTimeout(this.growthTimer);
+    try {
+      const response = await fetch(`/api/mobs/${encodeURIComponent(this.mobId)}/growth`, { cache: "no-store" });
+      if (response.ok) {
+        const growth = await response.json();
+        this.state.funnel = growth.funnel ?? {};
+        this.renderFunnel();
+        this.setPledges(growth.pledges);
+        this.setCascade(growth.cascade);
+        this.setCampaign(growth.campaign);
+      }
+    } catch {
+      // offline for a moment: the next round tries again
+    }
+    this.growthTimer = setTimeout(() => this.loadGrowth(), GROWTH_REFRESH_MS);
   }
 
   onEvent(name, data) {
@@ -112,8 +140,11 @@ class LivePage {
     if (name === "timeline") this.setTimeline(data.timeline);
     else if (name === "phase") this.setPhase(data.phase);
     else if (name === "announcement") this.showAnnouncement(data.text);
-    else if (name === "stats") this.setCounters(data);
-    else if (name === "density") this.setDensity(data);
+    else if (name === "stats") {
+      this.setCounters(data);
+      if (data.pledges) this.setPledges(data.pledges);
+    } else if (name === "density") this.setDensity(data);
+    else if (name === "tasks") this.setTasks(data.tasks);
   }
 
   onStatus(status, detail) {
@@ -134,10 +165,8 @@ class LivePage {
 
   setPhase(phase) {
     if (!phase) return;
-    const changed = phase !== this.state.phase;
     this.state.phase = phase;
     this.tick();
-    if (changed) this.scheduleTaskRefresh();
   }
 
   setCounters(data) {
@@ -147,17 +176,66 @@ class LivePage {
       if (typeof data[key] === "number") after[key] = data[key];
     }
     this.state.counters = after;
-    const top = Math.max(1, after.joined ?? 0);
-    for (const key of COUNTERS) {
-      const value = after[key] ?? 0;
-      $(`c-${key}`).textContent = value.toLocaleString();
-      const step = document.querySelector(`.funnel-step[data-key="${key}"]`);
-      step.querySelector(".funnel-bar i").style.width = `${Math.min(100, (100 * value) / top)}%`;
-      if (before[key] !== undefined && before[key] !== value) flash(step);
+    this.renderFunnel(before);
+  }
+
+  /** The funnel, attention to action: live counters, views from the growth API. */
+  renderFunnel(before = this.state.counters) {
+    for (const step of funnelSteps(this.state.counters, this.state.funnel)) {
+      const box = document.querySelector(`.funnel-step[data-key="${step.key}"]`);
+      const num = $(`c-${step.key}`);
+      const text = step.value.toLocaleString();
+      box.querySelector(".funnel-bar i").style.width = `${Math.round(step.share * 1000) / 10}%`;
+      if (num.textContent === text) continue;
+      num.textContent = text;
+      if (COUNTERS.includes(step.key) && before[step.key] !== undefined) flash(box);
     }
-    if (before.matched !== after.matched || before.deeds_done !== after.deeds_done) {
-      this.scheduleTaskRefresh();
+  }
+
+  setPledges(pledges) {
+    const summary = pledgeSummary(pledges);
+    const box = $("live-pledges");
+    box.hidden = !summary;
+    if (!summary) return;
+    const changed = $("live-pledges-text").textContent !== summary.text;
+    $("live-pledges-text").textContent = summary.text;
+    $("live-pledges-sub").textContent = summary.sub;
+    if (changed) flash(box);
+  }
+
+  /** Top sharers and how far the shares went; no one who chose no nickname is named. */
+  setCascade(cascade) {
+    const box = $("live-cascade");
+    const sharers = cascade?.sharers ?? [];
+    box.hidden = !cascade || (!cascade.referred && !sharers.length);
+    if (box.hidden) return;
+    $("live-cascade-text").textContent = cascadeLine(cascade);
+    const list = $("live-sharers");
+    list.replaceChildren();
+    for (const sharer of sharers.slice(0, TOP_SHARERS)) {
+      const item = document.createElement("li");
+      item.className = "live-sharer";
+      const name = document.createElement("span");
+      name.className = "live-sharer-name";
+      name.textContent = sharerName(sharer);
+      if (sharerName(sharer) === "Someone") name.classList.add("live-sharer-name--anon");
+      const what = document.createElement("span");
+      what.className = "live-sharer-what";
+      const deeds = sharer.deeds_led_to;
+      const further = sharer.reach - sharer.brought;
+      what.textContent = `brought ${sharer.brought}${further > 0 ? ` (+${further} through them)` : ""} · ` +
+        `${deeds} deed${deeds === 1 ? "" : "s"}`;
+      item.append(name, what);
+      list.append(item);
     }
+  }
+
+  setCampaign(campaign) {
+    const link = $("live-campaign");
+    link.hidden = !campaign;
+    if (!campaign) return;
+    link.href = `/live/c/${encodeURIComponent(campaign.id)}`;
+    $("live-campaign-title").textContent = campaign.title;
   }
 
   setTasks(collection) {
@@ -188,21 +266,6 @@ class LivePage {
       fitTo(this.map, this.layers.zone, { padding: this.big ? 48 : 20 });
       this.fitted = true;
     }
-  }
-
-  scheduleTaskRefresh() {
-    if (this.taskRefreshTimer || !this.state.mob) return;
-    const wait = Math.max(0, this.lastTaskRefresh + TASK_REFRESH_MS - Date.now());
-    this.taskRefreshTimer = setTimeout(async () => {
-      this.taskRefreshTimer = null;
-      this.lastTaskRefresh = Date.now();
-      try {
-        const response = await fetch(`/api/mobs/${encodeURIComponent(this.mobId)}/tasks`);
-        if (response.ok) this.setTasks(await response.json());
-      } catch {
-        // offline for a moment: the next counter change tries again
-      }
-    }, wait);
   }
 
   showAnnouncement(text) {
@@ -246,6 +309,7 @@ class LivePage {
     $("live-title").textContent = notFound ? "Mob not found" : "Live map";
     this.setConn("offline", "Not watching");
     this.conn?.close();
+    clearTimeout(this.growthTimer);
   }
 
   toggleBig() {

@@ -30,7 +30,6 @@ const STATUS_WORDS = {
 };
 const DETAIL_FIELDS = ["title", "action", "description", "go_at", "duration_s", "rehearsal"];
 const EARTH_RADIUS_M = 6371008.8;
-const TASK_REFRESH_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
@@ -276,7 +275,7 @@ const app = {
   grid: "hex",
   conn: null,
   announcementSeqs: new Set(),
-  taskRefreshTimer: null,
+  dragging: false,
   lastSentZone: null,
   afterLogin: null,
 };
@@ -1000,7 +999,11 @@ function renderTasks() {
     marker.feature = feature;
     if (editable) {
       marker.bindPopup(() => taskPopup(feature, marker), { maxWidth: 280, minWidth: 220 });
-      marker.on("dragend", () => moveTask(feature, marker));
+      marker.on("dragstart", () => { app.dragging = true; });
+      marker.on("dragend", () => {
+        app.dragging = false;
+        moveTask(feature, marker);
+      });
     } else {
       marker.bindTooltip(`${escapeHtml(feature.properties.label ?? "Task")}`, { direction: "top" });
     }
@@ -1219,6 +1222,7 @@ function connect() {
       if (data?.mob && data.mob !== mobId) return;
       if (name === "stats") setCounters(data);
       else if (name === "density") setDensity(data);
+      else if (name === "tasks") applyTasksPush(data.tasks);
       else if (name === "timeline") applyTimeline(data.timeline);
       else if (name === "phase") applyTimeline(null, data.phase);
       else if (name === "announcement") addAnnouncement(data);
@@ -1278,19 +1282,15 @@ function setCounters(data) {
     }
   }
   if (before.deeds_flagged !== undefined && before.deeds_flagged !== after.deeds_flagged) loadReview();
-  if (before.matched !== after.matched || before.deeds_done !== after.deeds_done) scheduleTaskRefresh();
 }
 
-function scheduleTaskRefresh() {
-  if (app.taskRefreshTimer || !app.mob || app.mob.status === "draft") return;
-  app.taskRefreshTimer = setTimeout(async () => {
-    app.taskRefreshTimer = null;
-    try {
-      await loadTasks();
-    } catch {
-      // the next change tries again
-    }
-  }, TASK_REFRESH_MS);
+/** The tasks by state, pushed by the server (`tasks`, at most once a second) during a run. */
+function applyTasksPush(collection) {
+  if (!collection?.features || !app.mob || app.mob.status === "draft") return;
+  // The organizer is moving or editing a spot: keep their view; the next push catches up.
+  if (app.dragging || app.tasksGroup?.getLayers().some((marker) => marker.isPopupOpen?.())) return;
+  app.tasks = collection;
+  renderTasks();
 }
 
 function setDensity(density) {
@@ -1460,8 +1460,7 @@ async function review(deed, verdict, li) {
     $("review-count").textContent = String(left);
     $("review-empty").hidden = left > 0;
     toast(verdict === "approve" ? "Deed approved: it counts" : "Deed rejected");
-    const fresh = await call(`/api/mobs/${app.mob.id}`); // the server pushes no stats for a review
-    setCounters(fresh.counters ?? {});
+    // The server pushes the new counters (stats) and tasks to every live page.
   } catch (error) {
     toast(errorText(error), "error");
   }

@@ -6,8 +6,15 @@
  * flash, a vibration and a short beep; then a big "Done" that goes through the IndexedDB
  * outbox (deedqueue.js) so a deed tapped offline is delivered later, exactly once.
  *
+ * - Phases may jump (a scheduler that was down moves a mob straight to its current phase
+ *   with one event): a late joiner or a phone told "action" late gets the action prompt with
+ *   how long ago it started and how long is left; a phone that slept through the whole action
+ *   gets no GO flash on waking, but the closing screen ("you missed the action").
  * - The participant token lives in localStorage under `goodmob:mob:<id>` (never in a URL);
- *   the referral code of a shared link (?ref=) is kept until the join.
+ *   the referral code of a shared link (?ref=) is kept until the join; the share buttons
+ *   send the participant's own link (with their referral code).
+ * - Each page load counts one view (POST …/views with a random id kept for the day); the
+ *   pledge totals come from GET …/pledges/totals, then from every `stats` event.
  * - `window.__goodmob` records the GO instant on the true clock for tests:
  *   `{firedAtMs: performance.timeOrigin + performance.now(), lateMs, via, offsetMs}`;
  *   `window.__goodmobState()` returns a read-only summary of the page's state (no token).
@@ -17,6 +24,7 @@
 
 import { api, serverNowEstimate } from "./api.js";
 import { DeedQueue } from "./deedqueue.js";
+import { pledgeSummary, viewClientId } from "./growth.js";
 import { icons } from "./icons.js";
 import { createMap, taskMarker, youMarker, zoneLayer } from "./map.js";
 import { registerServiceWorker } from "./pwa.js";
@@ -80,6 +88,7 @@ const state = {
   deed: null, // this mob's latest outbox record
   announcement: null,
   heading: null,
+  pledges: null, // live pledge totals (GET …/pledges/totals, then every stats event)
 };
 
 const ui = {
@@ -199,9 +208,19 @@ async function keepAwake(wanted) {
 
 // --- GO ----------------------------------------------------------------------------------------
 
-/** Flips the screen to the action prompt, now. Runs once per mob. */
+/**
+ * Whether the action is already over: the server says so, or its clock passed the end (a
+ * phone that slept through the action must not flash GO when it wakes up).
+ */
+function actionOver() {
+  if (["finished", "cancelled"].includes(state.phase)) return true;
+  const end = state.timeline?.end_at_ms;
+  return Number.isFinite(end) && serverNow() >= end;
+}
+
+/** Flips the screen to the action prompt, now. Runs once per mob; false if it did not. */
 function fireGo({ lateMs, via }) {
-  if (state.go) return;
+  if (state.go || actionOver()) return false;
   // Record the instant first (true clock): the tests compare phones on it.
   window.__goodmob = {
     firedAtMs: performance.timeOrigin + performance.now(),
@@ -219,6 +238,7 @@ function fireGo({ lateMs, via }) {
   beep(1175, 0.45, 0.45);
   keepAwake(true);
   render();
+  return true;
 }
 
 /** Arms the local GO timer on the synced clock for the current timeline version. */
@@ -238,7 +258,9 @@ function armGo() {
   if (state.goHandle && state.goVersion === key) return;
   state.goHandle?.cancel();
   state.goVersion = key;
-  state.goHandle = conn.clock.fireAt(t.go_at_ms, ({ lateMs }) => fireGo({ lateMs, via: "clock" }));
+  state.goHandle = conn.clock.fireAt(t.go_at_ms, ({ lateMs }) => {
+    if (!fireGo({ lateMs, via: "clock" })) render(); // woke up after the end: show the end
+  });
 }
 
 // --- deeds -------------------------------------------------------------------------------------
@@ -396,8 +418,9 @@ function onEvent(name, data) {
     }
     if (data.phase === "cancelled") armGo();
   } else if (name === "stats") {
-    const { mob: _m, seq: _s, ...counters } = data;
+    const { mob: _m, seq: _s, pledges, ...counters } = data;
     state.counters = { ...state.counters, ...counters };
+    if (pledges) state.pledges = pledges;
   } else if (name === "task_assigned") {
     setTask(data.task);
     toast(data.task ? "You have a new spot" : "Your spot was removed — looking for another");
@@ -706,20 +729,61 @@ function doneStateHtml() {
   return { cls: "pending", html: `${icons.alert}<span>${escapeHtml(reasons[answer.reason] ?? answer.error?.message ?? "It couldn't be counted.")}</span>` };
 }
 
+/** "12 s", "2 min 5 s", "1 h 4 min" for a duration in ms. */
+function formatSince(ms) {
+  const total = Math.max(0, Math.round(ms / 1000));
+  if (total < 60) return `${total} s`;
+  if (total < 3600) return `${Math.floor(total / 60)} min${total % 60 ? ` ${total % 60} s` : ""}`;
+  return `${Math.floor(total / 3600)} h ${Math.floor((total % 3600) / 60)} min`;
+}
+
+/** The "started … ago · … left" pill of a GO that fired late (a late joiner, a woken phone). */
+function renderLate(phase) {
+  const el = $("go-late");
+  const t = state.timeline;
+  const show = phase === "action" && Boolean(t) && (state.go?.lateMs ?? 0) >= 1500;
+  el.hidden = !show;
+  if (!show) return;
+  const now = serverNow();
+  el.textContent = `started ${formatSince(now - t.go_at_ms)} ago · ${formatCountdown(t.end_at_ms - now)} left`;
+}
+
+function renderPledges() {
+  const summary = pledgeSummary(state.pledges);
+  const html = summary
+    ? `${icons.heart}<span><b>${escapeHtml(summary.text)}</b>${summary.sub ? `<small>${escapeHtml(summary.sub)}</small>` : ""}</span>`
+    : "";
+  for (const id of ["join-pledges", "pledges", "go-pledges"]) {
+    const el = $(id);
+    el.hidden = !summary;
+    if (el.dataset.html !== html) {
+      el.innerHTML = html;
+      el.dataset.html = html;
+    }
+  }
+}
+
 function renderGo(phase) {
   const screen = $("go-screen");
   const ended = phase === "finished";
-  const visible = state.session && (phase === "action" || (ended && state.go) || (ended && state.deed));
+  // Joined: the action prompt while it runs; after the end, a closing screen (whether GO
+  // fired here or the phone slept through it and the phase jumped straight to finished).
+  const visible = Boolean(state.session) && (phase === "action" || ended);
   screen.hidden = !visible;
   if (!visible) return;
   screen.classList.toggle("ended", ended);
   $("go-word").textContent = ended ? "That's a wrap!" : "GO!";
-  const late = state.go?.lateMs ?? 0;
-  $("go-late").hidden = ended || late < 1500;
-  $("go-late").textContent = `started ${Math.round(late / 1000)} s ago`;
+  renderLate(phase);
   const task = state.task;
   const prompt = task?.prompt || state.timeline?.action || state.mob?.action || "";
-  $("go-action").textContent = ended ? "Thank you for being part of it." : prompt;
+  const tookPart = Boolean(state.go || state.deed);
+  const endedAt = state.timeline ? formatClock(state.timeline.end_at_ms, serverNow()) : "";
+  $("go-action").textContent = !ended
+    ? prompt
+    : tookPart
+      ? "Thank you for being part of it."
+      : `It ended${endedAt ? ` at ${endedAt}` : ""}, so you missed the action this time. Thank you for joining!`;
+  $("go-action").classList.toggle("go-action--small", ended && !tookPart);
   const g = guide();
   $("go-task").hidden = ended;
   $("go-arrow").innerHTML = g.arrow;
@@ -735,6 +799,9 @@ function renderGo(phase) {
   const btn = $("done-btn");
   btn.hidden = ended || Boolean(state.deed) || !task;
   btn.innerHTML = `${icons.check} Done!`;
+  const summary = $("go-summary");
+  summary.hidden = !ended;
+  summary.href = `/s/${encodeURIComponent(mobId)}`;
 }
 
 function renderTop(phase) {
@@ -766,9 +833,9 @@ function render() {
     show("loading");
     return;
   }
-  if (state.session && !state.go && state.phase === "action" && state.timeline) {
+  if (state.session && !state.go && state.phase === "action" && state.timeline && !actionOver()) {
     // The server says the action is on and no local timer fired (a late joiner before the
-    // clock sync, a lost timeline): flip now, telling how late.
+    // clock sync, a lost timeline, a phase that jumped): flip now, telling how late.
     fireGo({ lateMs: Math.max(0, serverNow() - state.timeline.go_at_ms), via: "server" });
     return;
   }
@@ -782,6 +849,7 @@ function render() {
     renderJoin(phase);
   }
   renderClock(phase);
+  renderPledges();
   renderGo(phase);
   renderMap();
 }
@@ -848,6 +916,7 @@ function tick() {
   if (phase) {
     renderClock(phase);
     renderTop(phase);
+    if (state.go && phase === "action") renderLate(phase);
     if (state.session && phase === "countdown" && t) {
       const left = Math.ceil((t.go_at_ms - serverNow()) / 1000);
       if (left !== state.lastBeep && left >= 1 && left <= 3) {
@@ -878,6 +947,27 @@ function onOrientation(event) {
 
 // --- start ---------------------------------------------------------------------------------------
 
+let viewCounted = false;
+
+/** Counts this page load as one view of the mob (the funnel's first step); once per load. */
+function countView() {
+  if (viewCounted) return;
+  viewCounted = true;
+  let storage = null;
+  try { storage = localStorage; } catch { /* blocked: a fresh id */ }
+  api(`/api/mobs/${encodeURIComponent(mobId)}/views`, {
+    method: "POST", body: { client_id: viewClientId(storage) },
+  }).catch(() => { /* offline or refused: a view is not worth a retry */ });
+}
+
+/** The pledge totals so far (then every stats event brings them). */
+async function loadPledges() {
+  try {
+    state.pledges ??= await api(`/api/mobs/${encodeURIComponent(mobId)}/pledges/totals`);
+    render();
+  } catch { /* offline: shown once stats arrive */ }
+}
+
 async function loadMob() {
   try {
     const mob = await api(`/api/mobs/${encodeURIComponent(mobId)}`);
@@ -885,6 +975,8 @@ async function loadMob() {
     state.timeline ??= mob.timeline;
     state.phase ??= mob.status;
     state.counters ??= mob.counters;
+    countView();
+    loadPledges();
   } catch (error) {
     const cached = state.session?.snapshot;
     if (error.status === 0 && cached?.mob) {
@@ -960,6 +1052,7 @@ window.__goodmobState = () => ({
   connection: state.connStatus,
   clock: state.conn ? { synced: state.conn.clock.isSynced, offsetMs: state.conn.clock.offsetMs } : null,
   go: state.go,
+  pledges: state.pledges,
 });
 
 init();

@@ -3,9 +3,10 @@
  *
  * - WebSocket transport only (`transports: ["websocket"]`: several server processes behind
  *   a proxy need no sticky long-polling), the token in the `auth` payload, never in a URL;
- * - the mob's numbered events (`timeline`, `phase`, `announcement`) tracked by `seq`:
- *   duplicates are dropped, a gap triggers a re-join, and every (re)connect joins with
- *   `last_seq` so the server replays what was missed (or sends a fresh snapshot);
+ * - the mob's numbered events (`timeline`, `phase`, `announcement`) tracked by `seq`
+ *   (sequence.js): duplicates are dropped, a gap triggers a re-join, and every (re)connect
+ *   joins with `last_seq` so the server replays what was missed (or sends a fresh snapshot);
+ *   the `seq` of `stats` (and `density`, `tasks`) reveals a numbered event that never came;
  * - a ClockSync (clock.js) on the same socket: synced on every connect, when the page becomes
  *   visible again, and every minute;
  * - the browser's online/offline state followed: offline closes the socket at once (a phone
@@ -34,21 +35,19 @@
 
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
 import { ClockSync } from "./clock.js";
+import { EventSequence } from "./sequence.js";
 
 /** Server → client events that carry the mob's sequence number. */
 export const NUMBERED_EVENTS = ["timeline", "phase", "announcement"];
 /** Other events passed on as they come (stats carry the latest seq but are not numbered). */
-export const PLAIN_EVENTS = ["stats", "task_assigned", "density"];
+export const PLAIN_EVENTS = ["stats", "task_assigned", "density", "tasks"];
 
 export class MobConnection {
-  /** Highest sequence number seen (null before the first snapshot). */
-  lastSeq = null;
   /** The last snapshot (join_mob / watch_mob acknowledgement). */
   snapshot = null;
 
   #opts;
-  #joining = false;
-  #buffer = [];
+  #sequence;
   #clockStarted = false;
   #closed = false;
   #offlinePaused = false;
@@ -69,6 +68,12 @@ export class MobConnection {
    */
   constructor(options) {
     this.#opts = { joinEvent: "join_mob", followOnlineState: true, ...options };
+    this.#sequence = new EventSequence({
+      deliver: (name, data) => this.#deliver(name, data),
+      rejoin: () => {
+        if (this.socket.connected) this.#join(); // else the reconnect joins with last_seq
+      },
+    });
     const { namespace, auth, url } = this.#opts;
     this.socket = io(url ? url + namespace : namespace, {
       transports: ["websocket"],
@@ -122,8 +127,8 @@ export class MobConnection {
       if (error?.data?.code) this.#status("refused", error.data); // the token was refused
       else this.#status("disconnected", error?.message);
     });
-    for (const name of NUMBERED_EVENTS) s.on(name, (data) => this.#numbered(name, data));
-    for (const name of PLAIN_EVENTS) s.on(name, (data) => this.#deliver(name, data));
+    for (const name of NUMBERED_EVENTS) s.on(name, (data) => this.#sequence.numbered(name, data));
+    for (const name of PLAIN_EVENTS) s.on(name, (data) => this.#sequence.plain(name, data));
     if (typeof document !== "undefined") this.#detach.push(this.clock.attachToDocument(document));
     if (this.#opts.followOnlineState && typeof window !== "undefined") {
       const offline = () => {
@@ -168,12 +173,18 @@ export class MobConnection {
   close() {
     this.#closed = true;
     this.clock.stop();
+    this.#sequence.stop();
     for (const detach of this.#detach.splice(0)) detach();
     this.socket.disconnect();
   }
 
   get connected() {
     return this.socket.connected;
+  }
+
+  /** Highest sequence number seen (null before the first snapshot). */
+  get lastSeq() {
+    return this.#sequence.lastSeq;
   }
 
   /**
@@ -185,61 +196,31 @@ export class MobConnection {
     return this.socket.timeout(timeoutMs).emitWithAck(event, payload);
   }
 
-  #numbered(name, data) {
-    if (this.#joining) {
-      this.#buffer.push([name, data]);
-      return;
-    }
-    const seq = data?.seq;
-    if (!Number.isInteger(seq) || this.lastSeq === null) {
-      this.#deliver(name, data);
-      return;
-    }
-    if (seq <= this.lastSeq) return; // already seen (a replay raced the live event)
-    if (seq > this.lastSeq + 1) {
-      this.#join(); // a gap: the re-join replays what is missing, this one included
-      return;
-    }
-    this.lastSeq = seq;
-    this.#deliver(name, data);
-  }
-
   async #join() {
-    if (this.#joining) return;
-    this.#joining = true;
-    this.#buffer = [];
+    if (this.#sequence.joining || this.#closed) return;
     const { mob, joinEvent } = this.#opts;
-    const payload = { mob };
-    if (this.lastSeq !== null) payload.last_seq = this.lastSeq;
+    const payload = { mob, ...this.#sequence.beginJoin() };
     let ack;
     try {
       ack = await this.socket.timeout(10000).emitWithAck(joinEvent, payload);
     } catch {
-      this.#joining = false;
+      this.#sequence.joinFailed();
       if (this.socket.connected) setTimeout(() => this.#join(), 1000); // no answer: again
       return;
     }
-    this.#joining = false;
     if (ack?.error) {
+      this.#sequence.joinFailed();
       this.#status("join_error", ack.error);
       return;
     }
-    if (Array.isArray(ack.missed) && this.lastSeq !== null) {
-      for (const { event, data } of ack.missed) {
-        if (Number.isInteger(data?.seq) && data.seq <= this.lastSeq) continue;
-        this.lastSeq = data?.seq ?? this.lastSeq;
-        this.#deliver(event, data);
-      }
-    }
+    this.#sequence.joined(ack);
     this.snapshot = ack;
-    if (Number.isInteger(ack.seq)) this.lastSeq = Math.max(this.lastSeq ?? 0, ack.seq);
     try {
       this.#opts.onSnapshot?.(ack);
     } catch (error) {
       (globalThis.reportError ?? console.error)(error);
     }
     this.#status("joined", ack);
-    const buffered = this.#buffer.splice(0);
-    for (const [name, data] of buffered) this.#numbered(name, data);
+    this.#sequence.flush();
   }
 }

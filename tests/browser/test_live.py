@@ -2,7 +2,10 @@
 
 Spectators see the zone, the tasks by state, crowd cells and counters, and never an
 individual's position: every WebSocket frame and API response the page receives is recorded
-and searched for the positions that participants (real Socket.IO clients) reported.
+and searched for the positions that participants (real Socket.IO clients) reported. Tasks
+change state on the map from the server's `tasks` push (the page never polls them); a
+review moves the counters; the funnel starts at the page views; the cascade names only
+chosen nicknames; pledge totals follow the deeds.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 
 import h3
 import requests
@@ -60,9 +64,11 @@ def crowd_positions(tasks: list[dict], count: int) -> list[tuple[float, float]]:
 class Phone:
     """A participant: joined through REST, reporting fixes over the real /participant socket."""
 
-    def __init__(self, url: str, mob_id: str):
-        joined = requests.post(f"{url}/api/mobs/{mob_id}/participants", json={}, timeout=10)
+    def __init__(self, url: str, mob_id: str, **body):
+        joined = requests.post(f"{url}/api/mobs/{mob_id}/participants", json=body, timeout=10)
         assert joined.status_code == 201, joined.text
+        self.participant = joined.json()["participant"]
+        self.task: dict | None = None
         self.sio = socketio.Client(reconnection=False)
         self.sio.connect(
             url,
@@ -77,7 +83,15 @@ class Phone:
         fix = {"lat": lat, "lon": lon, "accuracy_m": 6, "at": int(time.time() * 1000)}
         ack = self.sio.call("report_location", fix, namespace="/participant", timeout=10)
         assert ack.get("zone") == "inside" and ack.get("counted"), ack
+        self.task = ack.get("task") or self.task
         return ack
+
+    def deed(self, far: bool = False) -> dict:
+        """Confirms the deed at the task's spot (``far``: 60 m north of it, to be flagged)."""
+        task = self.task
+        body = {"deed_id": str(uuid.uuid4()), "task": task["id"], "accuracy_m": 5,
+                "lat": task["lat"] + (0.00055 if far else 0), "lon": task["lon"]}  # fmt: skip
+        return self.sio.call("confirm_deed", body, namespace="/participant", timeout=10)
 
     def close(self) -> None:
         self.sio.disconnect()
@@ -214,3 +228,84 @@ def test_a_live_link_to_no_mob_says_so(live_server, phone):
     page.goto("/live/nosuchmob")
     expect(page.locator("#live-error")).to_be_visible()
     expect(page.locator("#live-error")).to_contain_text("No such mob")
+
+
+def wait_for_status(rest, mob_id: str, status: str, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while rest.mob(mob_id)["status"] != status:
+        assert time.monotonic() < deadline, f"the mob never reached {status}"
+        time.sleep(0.1)
+
+
+def test_tasks_reviews_pledges_funnel_and_cascade_follow_on_the_live_map(live_server, rest, phone):
+    url = live_server.url
+    mob = rest.published_mob(spacing_m=40)
+    mob_id = mob["id"]
+    tasks = requests.get(f"{url}/api/mobs/{mob_id}/tasks", timeout=10).json()
+    # Five phones looked at the mob's page (each counted once).
+    for i in range(5):
+        view = requests.post(
+            f"{url}/api/mobs/{mob_id}/views", json={"client_id": f"viewer-{i:04d}"}, timeout=10
+        )
+        assert view.json()["counted"] is True
+    # Kim joins and shares; a friend joins through Kim's link without a nickname and shares on;
+    # Ola joins through the friend's link.
+    kim = Phone(url, mob_id, nickname="Kim")
+    friend = Phone(url, mob_id, ref=kim.participant["ref_code"])
+    ola = Phone(url, mob_id, nickname="Ola", ref=friend.participant["ref_code"])
+    phones = [kim, friend, ola]
+    made_up = friend.participant["nickname"]  # the friend chose none: never shown
+    # A sponsor gives 50 cents per verified deed.
+    pledge = {"mob": mob_id, "amount_minor": 50, "currency": "EUR", "sponsor_name": "Bakery"}
+    assert requests.post(f"{url}/api/pledges", json=pledge, timeout=10).status_code == 201
+    try:
+        rest.start_now(mob_id, 2)
+        wait_for_status(rest, mob_id, "action")
+        for p, fix in zip(phones, crowd_positions(tasks["features"], 3), strict=True):
+            p.report(*fix)
+            assert p.task, "no task in the action phase"
+
+        context = phone()
+        page = context.new_page()
+        polled: list[str] = []
+        page.on("request", lambda r: polled.append(r.url) if "/tasks" in r.url else None)
+        page.goto(f"/live/{mob_id}")
+        expect(page.locator("#c-joined")).to_have_text("3")
+        expect(page.locator("#c-viewed")).to_have_text("5")
+        expect(page.locator("#c-matched")).to_have_text("3")
+        expect(page.locator("#live-map .gm-task--full")).to_have_count(3)
+        expect(page.locator("#live-pledges-text")).to_have_text("Sponsors give €0.50 per good deed")
+        expect(page.locator("#live-cascade-text")).to_contain_text(
+            "2 of 3 came through a shared link · chains 2 deep"
+        )
+        expect(page.locator(".live-sharer-name")).to_have_text(["Kim", "Someone"])
+        first_sharer = page.locator(".live-sharer-what").first
+        expect(first_sharer).to_contain_text("brought 1 (+1 through them)")
+
+        # Two deeds at their spots, one 60 m off (flagged): the tasks turn done on the map
+        # from the server's push, the counters and the pledge total follow.
+        assert kim.deed()["status"] == "accepted"
+        assert ola.deed()["status"] == "accepted"
+        assert friend.deed(far=True)["status"] == "flagged"
+        expect(page.locator("#live-map .gm-task--done")).to_have_count(2)
+        expect(page.locator("#c-deeds_done")).to_have_text("2")
+        expect(page.locator("#live-pledges-text")).to_have_text("€1.00 pledged so far")
+        expect(page.locator("#live-pledges-sub")).to_have_text("each deed adds €0.50")
+
+        # The organizer approves the flagged deed: everything moves without a reload.
+        flagged = rest.call("GET", f"/mobs/{mob_id}/deeds?status=flagged", 200)["deeds"]
+        assert len(flagged) == 1
+        rest.call("POST", f"/mobs/{mob_id}/deeds/{flagged[0]['id']}/review", 200,
+                  json={"verdict": "approve"})  # fmt: skip
+        expect(page.locator("#c-deeds_done")).to_have_text("3")
+        expect(page.locator("#live-map .gm-task--done")).to_have_count(3)
+        expect(page.locator("#live-pledges-text")).to_have_text("€1.50 pledged so far")
+        # The friend's and Ola's deeds came through shares (the cascade is re-read every 10 s).
+        expect(page.locator("#live-cascade-text")).to_contain_text(
+            "2 deeds thanks to shares", timeout=15_000
+        )
+        assert not polled, f"the page polled the tasks: {polled}"
+        assert made_up not in page.content()
+    finally:
+        for p in phones:
+            p.close()

@@ -8,8 +8,12 @@ together on the true clock; one taps Done offline and the deed counts once when 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
+import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # Phones 60 m south of the park (outside the zone, too far to be matched to a task), each
@@ -174,7 +178,8 @@ def test_three_phones_find_join_walk_in_go_together_and_count_an_offline_deed_on
     late.goto(f"/m/{mob_id}", wait_until="domcontentloaded")
     join(late, "Lou")
     late.locator("#go-screen").wait_for(state="visible", timeout=10_000)
-    assert "started" in late.locator("#go-late").inner_text()
+    told = late.locator("#go-late").inner_text()
+    assert "started" in told and "ago" in told and "left" in told, told
     assert late.evaluate("() => window.__goodmob.lateMs") > 1000
 
 
@@ -211,3 +216,80 @@ def test_an_unknown_or_expired_place_asks_to_join_again(live_server, mob, phone)
     assert page.evaluate(f"() => localStorage.getItem('goodmob:mob:{mob['id']}')") is None
     join(page, "New")
     assert state(page)["nickname"] == "New"
+
+
+def test_a_view_is_counted_per_page_load_and_the_pledges_are_shown(live_server, rest, mob, phone):
+    mob_id = mob["id"]
+    funnel = f"{live_server.url}/api/mobs/{mob_id}/funnel"
+    pledge = {"mob": mob_id, "amount_minor": 50, "currency": "EUR", "sponsor_name": "Bakery"}
+    assert requests.post(f"{live_server.url}/api/pledges", json=pledge, timeout=10).ok
+    page = phone().new_page()
+    beacons: list[dict] = []
+    page.on("request", lambda r: beacons.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/views") else None)  # fmt: skip
+    page.goto(f"/m/{mob_id}", wait_until="domcontentloaded")
+    page.locator("#join-pledges").wait_for(state="visible", timeout=10_000)
+    assert "Sponsors give €0.50 per good deed" in page.locator("#join-pledges").inner_text()
+    page.wait_for_function("() => performance.getEntriesByType('resource')"
+                           ".some((e) => e.name.endsWith('/views'))")  # fmt: skip
+    assert len(beacons) == 1 and len(beacons[0]["client_id"]) >= 8
+    assert requests.get(funnel, timeout=10).json()["viewed"] == 1
+    # A reload sends the beacon again with the same id: the server counts the phone once a day.
+    page.reload(wait_until="domcontentloaded")
+    page.locator("#join-pledges").wait_for(state="visible", timeout=10_000)
+    page.wait_for_function("() => performance.getEntriesByType('resource')"
+                           ".some((e) => e.name.endsWith('/views'))")  # fmt: skip
+    assert len(beacons) == 2 and beacons[1]["client_id"] == beacons[0]["client_id"]
+    assert requests.get(funnel, timeout=10).json()["viewed"] == 1
+    join(page, "Pat")
+    assert page.locator("#pledges").is_visible()
+    share = wait_state(page, "s.shareUrl")["shareUrl"]
+    assert share.endswith(f"/m/{mob_id}?ref={state(page)['refCode']}")
+
+
+def test_a_phone_asleep_through_the_action_sees_the_end_after_a_phase_jump(
+    live_server, rest, phone
+):
+    """The server misses the action (stopped): its scheduler jumps countdown → finished with
+    one event. A phone awake all along fired GO on its own clock and ends with "That's a
+    wrap!"; a phone asleep (its JavaScript paused in the debugger: no timer, no event runs)
+    wakes up after the end: no GO flash, a closing screen that says it missed the action."""
+    mob = rest.published_mob(duration_s=10)
+    mob_id = mob["id"]
+    contexts = [phone(), phone()]
+    pages = [c.new_page() for c in contexts]
+    for page, nickname in zip(pages, ("Awake", "Sleepy"), strict=True):
+        page.goto(f"/m/{mob_id}", wait_until="domcontentloaded")
+        join(page, nickname)
+        wait_state(page, "s.connection === 'joined' && s.clock?.synced")
+    started = rest.start_now(mob_id, 4)
+    for page in pages:
+        wait_state(page, "s.serverPhase === 'countdown'", 10_000)
+    end_ms = started["timeline"]["end_at_ms"]
+    sleeper = contexts[1].new_cdp_session(pages[1])
+    sleeper.send("Debugger.enable")
+    sleeper.send("Debugger.pause")  # at the next statement: the next timer (≤ 1 s)
+    os.kill(live_server.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(max(0.0, end_ms / 1000 - time.time()) + 1.5)
+    finally:
+        os.kill(live_server.proc.pid, signal.SIGCONT)
+
+    awake = wait_state(pages[0], "s.serverPhase === 'finished'")
+    assert awake["go"]["via"] == "clock"
+    assert pages[0].locator("#go-word").inner_text() == "That's a wrap!"
+    assert "Thank you for being part of it" in pages[0].locator("#go-action").inner_text()
+    events = rest.call("GET", f"/mobs/{mob_id}/events?after=0", 200)["events"]
+    phases = [e["data"]["phase"] for e in events if e["event"] == "phase"]
+    assert phases[-2:] == ["countdown", "finished"], phases  # one jump over the action
+
+    sleeper.send("Debugger.resume")
+    sleeper.send("Debugger.disable")
+    woke = wait_state(pages[1], "s.serverPhase === 'finished' && s.phase === 'finished'")
+    assert woke["go"] is None and pages[1].evaluate("() => window.__goodmob") is None
+    assert pages[1].locator("#go-screen").is_visible()
+    assert pages[1].locator("#go-word").inner_text() == "That's a wrap!"
+    assert "missed the action" in pages[1].locator("#go-action").inner_text()
+    assert pages[1].locator("#done-btn").is_hidden() and pages[1].locator("#go-late").is_hidden()
+    summary = pages[1].locator("#go-summary")
+    assert summary.is_visible() and summary.get_attribute("href") == f"/s/{mob_id}"
