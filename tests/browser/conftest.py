@@ -78,9 +78,11 @@ class LiveServer(ServerProcess):
             self.output.append(line.rstrip())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _server_processes():
-    """One server process per database, started on first use, stopped at the end."""
+    """One server process per database for a test module, started on first use, stopped
+    after it: left running, its phase scheduler would advance the mobs of later tests that
+    share the database."""
     processes: dict[str, LiveServer] = {}
     yield processes
     for process in processes.values():

@@ -50,8 +50,10 @@ BUDGET = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-_PATH_PARAMETERS = {"mob_id": re.compile(r"^[a-z0-9]{8}$"), "task_id": re.compile(r"^[0-9]+$"),
-             "deed_id": re.compile(r"^[0-9]+$")}  # fmt: skip
+_ROW_ID = re.compile(r"^[0-9]{1,18}$")  # <int:...> in server/app.py
+_PUBLIC_ID = re.compile(r"^[a-z0-9]{8}$")
+_PATH_PARAMETERS = {"mob_id": _PUBLIC_ID, "campaign_id": _PUBLIC_ID, "task_id": _ROW_ID,
+                    "deed_id": _ROW_ID, "follow_id": _ROW_ID, "pledge_id": _ROW_ID}  # fmt: skip
 
 
 def _path_conforms(case) -> bool:
