@@ -2,6 +2,10 @@
 
 from flask_socketio import SocketIO
 
+from server import rooms
+
 __all__ = ["socketio"]
+
+rooms.install()  # O(1) room bookkeeping on disconnect (see server/rooms.py)
 
 socketio = SocketIO()

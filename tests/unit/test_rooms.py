@@ -1,0 +1,73 @@
+"""server/rooms.py: the per-client room index keeps python-socketio's rooms exactly as they
+would be without it, while a disconnect no longer scans every room."""
+
+import random
+
+from socketio.manager import Manager
+
+import server.rooms
+
+server.rooms.install()
+
+
+def _manager() -> Manager:
+    import socketio
+
+    m = Manager()
+    m.set_server(socketio.Server(async_mode="threading"))
+    return m
+
+
+def test_rooms_follow_connect_enter_leave_close_and_disconnect():
+    m = _manager()
+    ns = "/participant"
+    sids = [m.connect(f"eio{i}", ns) for i in range(50)]
+    rng = random.Random(7)
+    for sid in sids:
+        for room in rng.sample(["mob:a", "mob:b", "mob:c"], 2):
+            m.enter_room(sid, ns, room)
+        m.enter_room(sid, ns, f"participant:{sid}")
+    assert sorted(m.get_rooms(sids[0], ns)) == sorted(
+        r for r, members in m.rooms[ns].items() if r is not None and sids[0] in members
+    )
+    m.leave_room(sids[1], ns, "mob:a")
+    m.close_room("mob:c", ns)
+    assert "mob:c" not in m.rooms[ns]
+    assert "mob:c" not in m.get_rooms(sids[2], ns)
+    for sid in sids[:40]:
+        m.disconnect(sid, ns)
+    for sid in sids[:40]:
+        assert all(sid not in members for members in m.rooms[ns].values())
+        assert m.get_rooms(sid, ns) == []
+        assert sid not in m.rooms[ns]  # its own room is gone
+        assert f"participant:{sid}" not in m.rooms[ns]
+    for sid in sids[40:]:
+        assert sid in m.rooms[ns][None] and sid in m.rooms[ns][sid]
+    for sid in sids[40:]:
+        m.disconnect(sid, ns)
+    assert ns not in m.rooms  # nothing left behind
+    assert not m.__dict__["_goodmob_rooms_of"]
+
+
+def test_a_disconnect_does_not_scan_the_other_clients_rooms():
+    m = _manager()
+    ns = "/participant"
+    sids = [m.connect(f"eio{i}", ns) for i in range(2000)]
+    scanned = 0
+    real = m.rooms[ns]
+
+    class Counting(dict):
+        def items(self):  # the unindexed disconnect walks every room through items()
+            nonlocal scanned
+            scanned += 1
+            return super().items()
+
+        def copy(self):
+            nonlocal scanned
+            scanned += 1
+            return super().copy()
+
+    m.rooms[ns] = Counting(real)
+    m.disconnect(sids[0], ns)
+    assert scanned == 0
+    assert sids[0] not in m.rooms[ns][None]
