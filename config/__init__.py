@@ -79,6 +79,7 @@ class Settings:
     deed_radius_m: float = 30.0
     deed_grace_s: int = 120
     stats_min_interval_s: float = 0.5
+    stats_participants_interval_s: float = 2.0  # counters to the phones: at most this often
     # Timeline and scheduler
     scheduler: bool = True  # run the phase scheduler loop in `python -m server`
     scheduler_max_sleep_s: float = 0.25  # longest wait before looking for schedule changes
@@ -235,6 +236,8 @@ def _check(s: Settings) -> None:
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
+    if s.stats_participants_interval_s < s.stats_min_interval_s:
+        raise ConfigError("STATS_PARTICIPANTS_INTERVAL_S must be at least STATS_MIN_INTERVAL_S")
     if s.db_max_overflow < 0:
         raise ConfigError(f"DB_MAX_OVERFLOW={s.db_max_overflow} must be 0 or more")
     if s.start_now_lead_s < s.start_now_min_lead_s:
