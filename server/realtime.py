@@ -275,6 +275,8 @@ class ParticipantNamespace(Namespace):
         except ApiError as exc:
             # Refused: the client's connect_error carries {code, message}.
             raise _refused(exc.code, exc.message) from None
+        except Exception as exc:
+            raise _refused_busy(exc) from None
         socket_session["participant_id"] = participant.id
         socket_session["mob_id"] = mob.id
         join_room(f"participant:{participant.id}")  # for messages to this phone alone
@@ -356,6 +358,17 @@ def _refused(code: str, message: str) -> ConnectionRefusedError:
     return ConnectionRefusedError(message, {"code": code, "message": message})
 
 
+def _refused_busy(exc: Exception) -> Exception:
+    """A connection refused because the database is out of reach or every pooled connection
+    is busy (the client retries, as after any refused connection); any other error as it is."""
+    busy = unavailable(exc)
+    if busy is None:
+        return exc
+    _rollback()
+    current_app.logger.warning("%s on connect", busy.code)
+    return _refused(busy.code, busy.message)
+
+
 def _watch(mob_id: str, audience: str) -> None:
     """Count this socket as watching ``mob_id`` (once; a second watch_mob moves it)."""
     from flask import session as socket_session
@@ -407,6 +420,8 @@ class OrganizerNamespace(Namespace):
             organizer = organizer_from_token(db_session(), token)
         except ApiError as exc:
             raise _refused(exc.code, exc.message) from None
+        except Exception as exc:
+            raise _refused_busy(exc) from None
         socket_session["organizer_id"] = organizer.id
 
     def on_disconnect(self, reason=None):

@@ -38,3 +38,20 @@ def test_a_pool_with_no_free_connection_answers_503_server_busy(settings, db):
     r = client.get("/api/mobs/abcdefgh")
     assert r.status_code == 404  # the connection is free again: served normally
     engine.dispose()
+
+
+def test_a_socket_connecting_while_the_database_is_unreachable_is_refused_with_a_code(
+    settings, client, db
+):
+    from tests.factories import make_organizer
+    from tests.server.test_socket_authorization import refused_code
+
+    token = make_organizer(client)  # a valid organizer token for the same secret key
+    dead = replace(
+        settings, database_url="postgresql://postgres@127.0.0.1:9/nowhere", auto_migrate=False
+    )
+    app = create_app(dead)
+    try:
+        assert refused_code(app, "/organizer", {"token": token}) == "database_unavailable"
+    finally:
+        app.extensions["goodmob.engine"].dispose()
