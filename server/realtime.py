@@ -35,18 +35,55 @@ __all__ = [
     "spectator_snapshot",
 ]
 
-# Per-process throttle of `stats` pushes: mob id → monotonic time of the last push.
-_last_stats: dict[str, float] = {}
-_pending_stats: set[str] = set()
-# Per-process throttle of `stats` pushes to a mob's phones (see _emit_stats).
-_last_participant_stats: dict[str, float] = {}
-_pending_participant_stats: set[str] = set()
 # Per-process throttle of `density` pushes to spectators.
 _last_density: dict[str, float] = {}
-# Per-process throttle of `tasks` pushes to spectators and the organizer.
 TASKS_MIN_INTERVAL_S = 1.0
-_last_tasks: dict[str, float] = {}
-_pending_tasks: set[str] = set()
+
+
+class _Throttle:
+    """Per-process, per-mob: at most one push every ``interval``; a change inside the quiet
+    interval schedules one trailing push that reloads the mob, so the last change is always
+    pushed (and work such as counting is done only when a push is due)."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.last: dict[str, float] = {}  # mob id → monotonic time of the last push
+        self.pending: set[str] = set()  # mob ids with a trailing push scheduled
+
+    def push(self, mob_id: str, interval: float, now_push, fresh_push) -> None:
+        """``now_push()`` if due; else, once, ``fresh_push(session, mob)`` when it is due."""
+        now = time.monotonic()
+        due = self.last.get(mob_id, 0.0) + interval
+        if now >= due:
+            self.last[mob_id] = now
+            now_push()
+            return
+        if mob_id in self.pending:
+            return  # a trailing push is scheduled; it reads fresh data
+        self.pending.add(mob_id)
+        app = current_app._get_current_object()
+
+        def trailing():
+            socketio.sleep(due - now)
+            with app.app_context():
+                self.pending.discard(mob_id)
+                session = db_session()  # closed when the app context ends
+                try:
+                    fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
+                    if fresh is not None:
+                        self.last[mob_id] = time.monotonic()
+                        fresh_push(session, fresh)
+                except Exception:  # the database went away (shutdown); the next change pushes
+                    app.logger.warning(
+                        "%s push for mob %s skipped", self.what, mob_id, exc_info=True
+                    )
+
+        socketio.start_background_task(trailing)
+
+
+_stats_throttle = _Throttle("stats")  # every audience (spectators get each push)
+_phone_stats_throttle = _Throttle("stats")  # the mob's phones (see _emit_stats)
+_tasks_throttle = _Throttle("tasks")
 
 
 def _settings():
@@ -88,39 +125,16 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
 
 
 def _stats_to_participants(mob_id: str, payload: dict) -> None:
-    interval = _settings().stats_participants_interval_s
-    now = time.monotonic()
-    due = _last_participant_stats.get(mob_id, 0.0) + interval
-    if now >= due:
-        _last_participant_stats[mob_id] = now
-        socketio.emit("stats", payload, to=f"mob:{mob_id}", namespace="/participant")
+    def emit(body: dict) -> None:
+        socketio.emit("stats", body, to=f"mob:{mob_id}", namespace="/participant")
         metrics.event_emitted("stats")
-        return
-    if mob_id in _pending_participant_stats:
-        return  # a trailing push is scheduled; it reads fresh counters
-    _pending_participant_stats.add(mob_id)
-    app = current_app._get_current_object()
 
-    def trailing():
-        socketio.sleep(due - now)
-        with app.app_context():
-            _pending_participant_stats.discard(mob_id)
-            session = db_session()
-            try:
-                fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
-                if fresh is not None:
-                    _last_participant_stats[mob_id] = time.monotonic()
-                    socketio.emit(
-                        "stats",
-                        _stats_payload(session, fresh, None),
-                        to=f"mob:{mob_id}",
-                        namespace="/participant",
-                    )
-                    metrics.event_emitted("stats")
-            except Exception:  # the database went away (shutdown); the next change pushes again
-                app.logger.warning("stats push for mob %s skipped", mob_id, exc_info=True)
-
-    socketio.start_background_task(trailing)
+    _phone_stats_throttle.push(
+        mob_id,
+        _settings().stats_participants_interval_s,
+        lambda: emit(payload),
+        lambda session, fresh: emit(_stats_payload(session, fresh, None)),
+    )
 
 
 def push_stats(mob: Mob, totals: dict | None = None) -> None:
@@ -130,33 +144,12 @@ def push_stats(mob: Mob, totals: dict | None = None) -> None:
     push is actually due (not on every location report). A change inside the quiet interval
     schedules one trailing push, so the last change is always pushed.
     """
-    interval = _settings().stats_min_interval_s
-    now = time.monotonic()
-    last = _last_stats.get(mob.id, 0.0)
-    if now - last >= interval:
-        _last_stats[mob.id] = now
-        _emit_stats(db_session(), mob, totals)
-        return
-    if mob.id in _pending_stats:
-        return  # a trailing push is already scheduled; it will read fresh counters
-    _pending_stats.add(mob.id)
-    app = current_app._get_current_object()
-    mob_id = mob.id
-
-    def trailing():
-        socketio.sleep(interval - (now - last))
-        with app.app_context():
-            _pending_stats.discard(mob_id)
-            session = db_session()
-            try:
-                fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
-                if fresh is not None:
-                    _last_stats[mob_id] = time.monotonic()
-                    _emit_stats(session, fresh, None)
-            except Exception:  # the database went away (shutdown); the next event pushes again
-                app.logger.warning("stats push for mob %s skipped", mob_id, exc_info=True)
-
-    socketio.start_background_task(trailing)
+    _stats_throttle.push(
+        mob.id,
+        _settings().stats_min_interval_s,
+        lambda: _emit_stats(db_session(), mob, totals),
+        lambda session, fresh: _emit_stats(session, fresh, None),
+    )
 
 
 def _emit_tasks(session, mob: Mob) -> None:
@@ -177,32 +170,12 @@ def push_tasks(mob: Mob, session=None) -> None:
     push that reads the tasks afresh, so the last change is always pushed. No participant or
     position is in it: tasks with their holder and deed counts only.
     """
-    now = time.monotonic()
-    last = _last_tasks.get(mob.id, 0.0)
-    if now - last >= TASKS_MIN_INTERVAL_S:
-        _last_tasks[mob.id] = now
-        _emit_tasks(session if session is not None else db_session(), mob)
-        return
-    if mob.id in _pending_tasks:
-        return
-    _pending_tasks.add(mob.id)
-    app = current_app._get_current_object()
-    mob_id = mob.id
-
-    def trailing():
-        socketio.sleep(TASKS_MIN_INTERVAL_S - (now - last))
-        with app.app_context():
-            _pending_tasks.discard(mob_id)
-            session = db_session()  # closed when the app context ends
-            try:
-                fresh = session.scalar(select(Mob).where(Mob.id == mob_id))
-                if fresh is not None:
-                    _last_tasks[mob_id] = time.monotonic()
-                    _emit_tasks(session, fresh)
-            except Exception:  # the database went away (shutdown); the next change pushes again
-                app.logger.warning("tasks push for mob %s skipped", mob_id, exc_info=True)
-
-    socketio.start_background_task(trailing)
+    _tasks_throttle.push(
+        mob.id,
+        TASKS_MIN_INTERVAL_S,
+        lambda: _emit_tasks(session if session is not None else db_session(), mob),
+        _emit_tasks,
+    )
 
 
 def _current() -> tuple[Participant, Mob]:
