@@ -374,8 +374,26 @@ def _feature_collection(tasks, deeds_done: dict[int, int] | None = None) -> dict
 
 
 def tasks_feature_collection(session, mob: Mob) -> dict:
-    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it)."""
-    tasks = session.scalars(select(Task).where(Task.mob_pk == mob.pk).order_by(Task.id)).all()
+    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it).
+
+    Read as plain rows (coordinates by ST_X/ST_Y in the database), not as ORM objects with
+    their geometry parsed in Python: this runs for every ``tasks`` push (once a second per
+    mob while tasks change) and a mob has up to TASKS_MAX_PER_MOB tasks."""
+    rows = session.execute(
+        select(
+            Task.id,
+            Task.kind,
+            Task.label,
+            Task.prompt,
+            Task.capacity,
+            Task.assigned,
+            Task.status,
+            func.ST_X(Task.point),
+            func.ST_Y(Task.point),
+        )
+        .where(Task.mob_pk == mob.pk)
+        .order_by(Task.id)
+    ).all()
     done = dict(
         session.execute(
             select(Deed.task_id, func.count())
@@ -383,7 +401,25 @@ def tasks_feature_collection(session, mob: Mob) -> dict:
             .group_by(Deed.task_id)
         ).all()
     )
-    return _feature_collection(tasks, done)
+    features = [
+        {
+            "type": "Feature",
+            "id": task_id,
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {
+                "id": task_id,
+                "kind": kind,
+                "label": label,
+                "prompt": prompt,
+                "capacity": capacity,
+                "assigned": assigned,
+                "status": status,
+                "deeds_done": done.get(task_id, 0),
+            },
+        }
+        for task_id, kind, label, prompt, capacity, assigned, status, lon, lat in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}
 
 
 @api.get("/mobs/<mob_id>/tasks")
