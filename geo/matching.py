@@ -203,6 +203,22 @@ class TaskIndex:
         self.capacity[i] = int(capacity)
         self._refresh(i)
 
+    def nearest(self, lon: float, lat: float, k: int) -> list[int]:
+        """Ids of the ``k`` tasks nearest to ``(lon, lat)``, nearest first, whatever their
+        room (for a caller whose database decides which have room); fewer when the index
+        holds fewer.
+
+        >>> index = TaskIndex.from_arrays([7, 8, 9], [13.400, 13.402, 13.401], [52.5] * 3, [1] * 3)
+        >>> index.nearest(13.4021, 52.5, 2)
+        [8, 9]
+        """
+        n = len(self)
+        kk = min(int(k), n)
+        if kk <= 0:
+            return []
+        _dist, idx = self._tree.query(_xy(self.projection, lon, lat)[0], k=kk)
+        return self.task_ids[np.atleast_1d(idx)].tolist()
+
     def nearest_free(self, lon: float, lat: float, k: int = 16) -> tuple[int, float] | None:
         """The nearest task with room as ``(task_id, distance_m)``; None when none has room.
 

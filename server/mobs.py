@@ -298,6 +298,14 @@ def nearby_mobs(
     return [(mob, float(d)) for mob, d in rows]
 
 
+def _tasks_placed(session: Session, mob: Mob) -> None:
+    """Count a change to where the mob's tasks are (added, moved, removed): the processes'
+    k-d trees of task points (server.participants) read them again. Atomic in SQL, so two
+    edits at once both count."""
+    session.execute(update(Mob).where(Mob.pk == mob.pk).values(tasks_version=Mob.tasks_version + 1))
+    session.expire(mob, ["tasks_version"])
+
+
 def generate_tasks(
     session: Session,
     mob: Mob,
@@ -343,6 +351,7 @@ def generate_tasks(
     ]
     session.add_all(tasks)
     session.flush()
+    _tasks_placed(session, mob)
     return tasks
 
 
@@ -385,6 +394,7 @@ def add_task(
     )
     session.add(task)
     session.flush()
+    _tasks_placed(session, mob)
     return task
 
 
@@ -414,6 +424,7 @@ def update_task(session: Session, mob: Mob, task_id: int, changes: dict) -> tupl
                 {"lon": lon, "lat": lat},
             )
         task.point = from_shape(Point(lon, lat), srid=4326)
+        _tasks_placed(session, mob)
     for name in ("kind", "label", "prompt"):
         if name in changes:
             setattr(task, name, changes[name])
@@ -446,6 +457,7 @@ def delete_task(session: Session, mob: Mob, task_id: int) -> None:
     ).rowcount
     if not deleted:
         raise ApiError(404, "task_not_found", f"The mob has no task {task_id}.")
+    _tasks_placed(session, mob)
     session.expire(mob, ["tasks"])
 
 

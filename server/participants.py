@@ -198,13 +198,122 @@ def task_json(task: Task, participant: Participant | None = None) -> dict:
 
 
 def _release(session: Session, task_id: int) -> None:
-    session.execute(
-        update(Task).where(Task.id == task_id, Task.assigned > 0).values(assigned=Task.assigned - 1)
+    release = "UPDATE tasks SET assigned = assigned - 1 WHERE id = ? AND assigned > 0"
+    _driver_sql(session, release, (task_id,))
+
+
+@dataclass(frozen=True)
+class _Tasks:
+    """A mob's task points as this process keeps them: a k-d tree, keyed by the mob's
+    ``tasks_version`` (bumped by every task added, moved or removed)."""
+
+    version: int
+    index: geo.TaskIndex
+
+
+# mob id → its task points (by the public id: a pk may be reused after a mob is deleted,
+# its id never); the database stays the truth for which tasks are open and have
+# room (every claim reads that and is a compare-and-set).
+_task_points: dict[int, _Tasks] = {}
+_TASK_POINTS_MAX = 256
+#: Nearest tasks checked for room per round; each round widens the search fourfold.
+_CLAIM_FIRST_K = 8
+#: Past this many candidates, one SQL query ranks every task with room instead.
+_CLAIM_MAX_K = 512
+
+
+def _task_index(session: Session, mob_pk: int, mob_id: str, version: int) -> geo.TaskIndex:
+    """The mob's task points in a k-d tree, read from the database once per tasks version."""
+    cached = _task_points.get(mob_id)
+    if cached is not None and cached.version == version:
+        return cached.index
+    rows = session.execute(
+        select(Task.id, func.ST_X(Task.point), func.ST_Y(Task.point)).where(Task.mob_pk == mob_pk)
+    ).all()
+    ids = [r[0] for r in rows]
+    index = geo.TaskIndex.from_arrays(
+        ids, [r[1] for r in rows], [r[2] for r in rows], capacity=[1] * len(ids)
     )
+    if len(_task_points) >= _TASK_POINTS_MAX:
+        _task_points.clear()
+    _task_points[mob_id] = _Tasks(version, index)
+    return index
 
 
-def _claim_nearest(session: Session, mob: Mob, lon: float, lat: float) -> Task | None:
-    """Claim a slot on the nearest open task with room: an atomic compare-and-set per try."""
+class _TaskRow(NamedTuple):
+    """A claimed task as its holder is told about it."""
+
+    id: int
+    kind: str
+    label: str
+    prompt: str
+    lon: float
+    lat: float
+
+
+# The statements of a location report that changes something run as plain SQL on the
+# session's connection: SQLAlchemy's statement building, caching and ORM synchronisation
+# would cost several times the statements themselves (measured: 2.7 ms a claim through
+# the ORM). Written with ``?``; ``_driver_sql`` swaps in the driver's own marker.
+_CLAIM_SQL = (
+    "UPDATE tasks SET assigned = assigned + 1 "
+    "WHERE id = ? AND status = 'open' AND assigned < capacity"
+)
+_WITH_ROOM_SQL = (
+    "SELECT id, kind, label, prompt, ST_X(point), ST_Y(point) FROM tasks "
+    "WHERE mob_pk = ? AND status = 'open' AND assigned < capacity AND id IN "
+)
+
+
+def _driver_sql(session: Session, sql: str, params: tuple):
+    """Run ``sql`` (``?`` markers) on the session's connection, in its transaction."""
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return conn.exec_driver_sql(sql, params)
+
+
+def _db_time(session: Session, at: datetime):
+    """A time as UTCDateTime stores it: naive UTC text on SQLite, aware on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return positions.sqlite_time(at)
+    return at
+
+
+def _claim(session: Session, task_id: int) -> bool:
+    """Take a slot on ``task_id``: a compare-and-set, never over its capacity."""
+    return bool(_driver_sql(session, _CLAIM_SQL, (task_id,)).rowcount)
+
+
+def _open_with_room(session: Session, mob_pk: int, task_ids: list[int]) -> dict[int, _TaskRow]:
+    """Which of ``task_ids`` are open with room, with what their holder is told."""
+    marks = "(" + ", ".join("?" * len(task_ids)) + ")"
+    rows = _driver_sql(session, _WITH_ROOM_SQL + marks, (mob_pk, *task_ids)).all()
+    return {r[0]: _TaskRow._make(r) for r in rows}
+
+
+def _claim_nearest(
+    session: Session, mob_pk: int, mob_id: str, tasks_version: int, lon: float, lat: float
+) -> _TaskRow | None:
+    """Claim a slot on the nearest open task with room: an atomic compare-and-set per try.
+
+    The nearest tasks come from this process's k-d tree of the mob's task points; the
+    database says which of them are open with room. When every one of the few hundred
+    nearest is full, one query ranks all tasks with room (a mob nearly full)."""
+    index = _task_index(session, mob_pk, mob_id, tasks_version)
+    tried: set[int] = set()
+    k = _CLAIM_FIRST_K
+    while k <= _CLAIM_MAX_K:
+        candidates = [t for t in index.nearest(lon, lat, k) if t not in tried]
+        if candidates:
+            with_room = _open_with_room(session, mob_pk, candidates)
+            for task_id in candidates:
+                if task_id in with_room and _claim(session, task_id):
+                    return with_room[task_id]
+                tried.add(task_id)
+        if k >= len(index):
+            return None  # every task checked: none has room
+        k *= 4
     # Order by distance in a local equirectangular frame: a degree of longitude is cos(lat)
     # of a degree of latitude. Exact enough to rank tasks within one zone.
     scale = max(0.01, math.cos(math.radians(lat)))
@@ -213,20 +322,16 @@ def _claim_nearest(session: Session, mob: Mob, lon: float, lat: float) -> Task |
     for _attempt in range(5):
         candidates = session.scalars(
             select(Task.id)
-            .where(Task.mob_pk == mob.pk, Task.status == "open", Task.assigned < Task.capacity)
+            .where(Task.mob_pk == mob_pk, Task.status == "open", Task.assigned < Task.capacity)
             .order_by(dx * dx + dy * dy)
             .limit(8)
         ).all()
         if not candidates:
             return None
+        with_room = _open_with_room(session, mob_pk, list(candidates))
         for task_id in candidates:
-            claimed = session.execute(
-                update(Task)
-                .where(Task.id == task_id, Task.status == "open", Task.assigned < Task.capacity)
-                .values(assigned=Task.assigned + 1)
-            ).rowcount
-            if claimed:
-                return session.get(Task, task_id)
+            if task_id in with_room and _claim(session, task_id):
+                return with_room[task_id]
     return None
 
 
@@ -238,10 +343,16 @@ def _ensure_task(session: Session, participant: Participant, mob: Mob) -> Task |
             return task
         if task is not None:
             _release(session, task.id)
+            session.expire(task, ["assigned"])  # changed in SQL: read it again if asked
         participant.task_id = None
-    task = _claim_nearest(session, mob, participant.lon, participant.lat)
-    if task is not None:
-        participant.task_id = task.id
+    claimed = _claim_nearest(
+        session, mob.pk, mob.id, mob.tasks_version, participant.lon, participant.lat
+    )
+    if claimed is None:
+        return None
+    participant.task_id = claimed.id
+    task = session.get(Task, claimed.id)
+    session.expire(task, ["assigned"])  # changed in SQL: read it again if asked
     return task
 
 
@@ -429,6 +540,8 @@ class _State(NamedTuple):
 
     id: int
     mob_pk: int
+    mob_id: str
+    tasks_version: int
     task_id: int | None
     zone_state: str | None
     entered_zone: bool
@@ -450,7 +563,8 @@ class _State(NamedTuple):
 # One read, on the driver directly: this runs for every walking fix, and SQLAlchemy's
 # statement machinery would cost several times the query itself.
 _STATE_SQL = (
-    "SELECT p.id, p.mob_pk, p.task_id, p.zone_state, p.entered_zone_at IS NOT NULL, "
+    "SELECT p.id, p.mob_pk, m.id, m.tasks_version, p.task_id, p.zone_state, "
+    "p.entered_zone_at IS NOT NULL, "
     "p.lat, p.lon, p.accuracy_m, p.fix_at, p.created_at, m.updated_at, "
     "m.positions_purged_at IS NOT NULL, t.status, t.kind, t.label, t.prompt, "
     "ST_X(t.point), ST_Y(t.point) "
@@ -500,15 +614,16 @@ def report_location_by_id(
     data: object,
     settings: Settings,
     now: datetime | None = None,
-) -> tuple[dict, Mob | None]:
-    """A socket's location report: ``(ack, mob)``; ``mob`` is set when the fix was written
-    in ``get_session()``'s transaction (the caller commits it) and counters may have moved.
+) -> tuple[dict, str | None]:
+    """A socket's location report: ``(ack, mob_id)``; ``mob_id`` is set when the fix was
+    written in ``get_session()``'s transaction (the caller commits it) and counters or tasks
+    may have moved.
 
-    The common fix — plausible, same zone state, same task kept — is judged from one read
-    on ``engine`` and kept in this process's write-behind buffer (``server.positions``);
-    no session is opened and nothing is written. Any other fix (zone entry or exit, a task
-    to claim, a fix that does not count where the state was not uncertain yet) goes through
-    ``report_location`` in ``get_session()``, the request's session.
+    Everything is judged from one read on ``engine``. The common fix (plausible, same zone
+    state, same task kept) is kept in this process's write-behind buffer
+    (``server.positions``): no session is opened and nothing is written. Any other fix (zone
+    entry or exit, a task to claim, a fix that does not count where the state was not
+    uncertain yet) is written at once by ``_write_changed``, in plain SQL statements.
     """
     now = now or utcnow()
     lat, lon, accuracy_m = _parse_fix(data)
@@ -523,12 +638,18 @@ def report_location_by_id(
     previous = positions.latest(row.id, row.mob_pk, row.created_at, stored)
     problem = _fix_problem(previous, lon, lat, accuracy_m, settings, now)
     if problem is not None:
-        if row.zone_state != "uncertain":
-            return _report_changed(get_session(), participant_id, data, settings, now)
+        # The fix does not count: not stored, and the participant is not "inside" on its word.
         here = (previous.lon, previous.lat) if previous is not None else None
         ack = {"zone": "uncertain", "counted": False, "reason": problem, "task": None}
         ack["task"] = _row_task(row, here)
-        return ack, None
+        if row.zone_state == "uncertain":
+            return ack, None
+        _driver_sql(
+            get_session(),
+            "UPDATE participants SET zone_state = 'uncertain' WHERE id = ?",
+            (row.id,),
+        )
+        return ack, row.mob_id
     fix = _zone_status(_zone(engine, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
     wants_task = fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m
     unchanged = (
@@ -536,18 +657,56 @@ def report_location_by_id(
         and (fix.state != "inside" or row.entered_zone)
         and (not wants_task or (row.task_id is not None and row.task_status == "open"))
     )
-    if not unchanged:
-        return _report_changed(get_session(), participant_id, data, settings, now)
-    positions.keep(positions.Fix(row.id, row.mob_pk, lat, lon, accuracy_m, now))
+    if unchanged:
+        positions.keep(positions.Fix(row.id, row.mob_pk, lat, lon, accuracy_m, now))
+        task = _row_task(row, (lon, lat))
+        changed = None
+    else:
+        session = get_session()
+        task = _write_changed(session, row, fix, wants_task, lat, lon, accuracy_m, now)
+        if task is _CONFLICT:  # the task changed meanwhile (a re-match): judge it again
+            session.rollback()
+            return _report_changed(session, participant_id, data, settings, now)
+        changed = row.mob_id
     ack = {
         "zone": fix.state,
         "counted": True,
         "distance_m": round(fix.distance_m, 1),
-        "task": _row_task(row, (lon, lat)),
+        "task": task,
     }
     if fix.bearing_deg is not None:
         ack["bearing_deg"] = round(fix.bearing_deg, 1)
-    return ack, None
+    return ack, changed
+
+
+_CONFLICT: dict = {}  # _write_changed: the participant's task changed since it was read
+
+
+def _write_changed(session, row, fix, wants_task, lat, lon, accuracy_m, now) -> dict | None:
+    """Write a fix that changes the zone state or the task, as ``report_location`` would:
+    the position, the zone state, the zone entry time, and (when the participant is inside
+    or near) the task kept while open, else released and the nearest free one claimed.
+    Returns the task as its holder sees it, or ``_CONFLICT`` when the participant's task
+    was changed by someone else since ``row`` was read (nothing is then to be committed)."""
+    at = _db_time(session, now)
+    values: dict = {"lat": lat, "lon": lon, "accuracy_m": accuracy_m, "fix_at": at}
+    values["zone_state"] = fix.state
+    if fix.state == "inside" and not row.entered_zone:
+        values["entered_zone_at"] = at
+    task = _row_task(row, (lon, lat))
+    if wants_task and (row.task_id is None or row.task_status != "open"):
+        if row.task_id is not None and row.task_status is not None:  # closed: let it go
+            _release(session, row.task_id)
+        claimed = _claim_nearest(session, row.mob_pk, row.mob_id, row.tasks_version, lon, lat)
+        values["task_id"] = claimed.id if claimed is not None else None
+        task = None if claimed is None else _task_fields(*claimed, (lon, lat))
+    sets = ", ".join(f"{name} = ?" for name in values)
+    if row.task_id is None:
+        sql, params = f"UPDATE participants SET {sets} WHERE id = ? AND task_id IS NULL", ()
+    else:
+        sql, params = f"UPDATE participants SET {sets} WHERE id = ? AND task_id = ?", (row.task_id,)
+    written = _driver_sql(session, sql, (*values.values(), row.id, *params)).rowcount
+    return task if written else _CONFLICT
 
 
 def _row_task(row, here) -> dict | None:
@@ -564,13 +723,13 @@ def _row_task(row, here) -> dict | None:
     )
 
 
-def _report_changed(session, participant_id, data, settings, now) -> tuple[dict, Mob]:
-    """The slow path: the ORM participant and mob, every change written in this transaction."""
+def _report_changed(session, participant_id, data, settings, now) -> tuple[dict, str]:
+    """With the ORM participant and mob, every change written in this transaction."""
     participant = session.get(Participant, participant_id)
     if participant is None:
         raise ApiError(401, "participant_gone", "This participant no longer exists.")
     mob = participant.mob
-    return report_location(session, participant, mob, data, settings, now), mob
+    return report_location(session, participant, mob, data, settings, now), mob.id
 
 
 def _deed_answer(deed: Deed, totals: dict) -> dict:

@@ -50,6 +50,7 @@ __all__ = [
     "overlay",
     "flush_all",
     "purge_positions",
+    "sqlite_time",
     "write_fixes",
 ]
 
@@ -113,7 +114,7 @@ _SQLITE_UPDATE = (
 )
 
 
-def _sqlite_time(at: datetime) -> str:
+def sqlite_time(at: datetime) -> str:
     """``2026-11-25 21:30:00.000000``: naive UTC text, as SQLAlchemy writes DATETIME."""
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
@@ -128,7 +129,7 @@ def write_fixes(session: Session, fixes: list[Fix]) -> None:
         return
     params = []
     for f in fixes:
-        at = _sqlite_time(f.fix_at)
+        at = sqlite_time(f.fix_at)
         params.append((f.lat, f.lon, f.accuracy_m, at, f.participant_id, f.mob_pk, at, at))
     session.connection().exec_driver_sql(_SQLITE_UPDATE, params)
 

@@ -137,17 +137,35 @@ def _stats_to_participants(mob_id: str, payload: dict) -> None:
     )
 
 
-def push_stats(mob: Mob, totals: dict | None = None) -> None:
+def _resolve(mob: Mob | str) -> Mob | None:
+    """The mob itself, or read by its id (a caller that knows only the id)."""
+    if isinstance(mob, Mob):
+        return mob
+    return db_session().scalar(select(Mob).where(Mob.id == mob))
+
+
+def _mob_id(mob: Mob | str) -> str:
+    return mob.id if isinstance(mob, Mob) else mob
+
+
+def push_stats(mob: Mob | str, totals: dict | None = None) -> None:
     """Push counters to the mob's rooms at most every STATS_MIN_INTERVAL_S (≤ 2/s).
 
-    ``totals`` may be given when the caller has them; otherwise they are counted only when a
-    push is actually due (not on every location report). A change inside the quiet interval
+    ``mob`` is the mob or its id (then it is read only when a push is due). ``totals`` may
+    be given when the caller has them; otherwise they are counted only when a push is
+    actually due (not on every location report). A change inside the quiet interval
     schedules one trailing push, so the last change is always pushed.
     """
+
+    def now_push() -> None:
+        found = _resolve(mob)
+        if found is not None:
+            _emit_stats(db_session(), found, totals)
+
     _stats_throttle.push(
-        mob.id,
+        _mob_id(mob),
         _settings().stats_min_interval_s,
-        lambda: _emit_stats(db_session(), mob, totals),
+        now_push,
         lambda session, fresh: _emit_stats(session, fresh, None),
     )
 
@@ -162,20 +180,22 @@ def _emit_tasks(session, mob: Mob) -> None:
     metrics.event_emitted("tasks", 2)
 
 
-def push_tasks(mob: Mob, session=None) -> None:
+def push_tasks(mob: Mob | str, session=None) -> None:
     """Push the tasks to the live and organizer rooms at most once per TASKS_MIN_INTERVAL_S.
 
     Call after a commit that may change a task's state (a claim, a deed, a review, a
-    re-match). As in ``push_stats``, a change inside the quiet interval schedules one trailing
-    push that reads the tasks afresh, so the last change is always pushed. No participant or
-    position is in it: tasks with their holder and deed counts only.
+    re-match); ``mob`` is the mob or its id. As in ``push_stats``, a change inside the quiet
+    interval schedules one trailing push that reads the tasks afresh, so the last change is
+    always pushed. No participant or position is in it: tasks with their holder and deed
+    counts only.
     """
-    _tasks_throttle.push(
-        mob.id,
-        TASKS_MIN_INTERVAL_S,
-        lambda: _emit_tasks(session if session is not None else db_session(), mob),
-        _emit_tasks,
-    )
+
+    def now_push() -> None:
+        found = _resolve(mob)
+        if found is not None:
+            _emit_tasks(session if session is not None else db_session(), found)
+
+    _tasks_throttle.push(_mob_id(mob), TASKS_MIN_INTERVAL_S, now_push, _emit_tasks)
 
 
 def _current() -> tuple[Participant, Mob]:
@@ -285,7 +305,7 @@ class ParticipantNamespace(Namespace):
             _settings(),
         )
         if changed is not None:  # written in the request's session; counters may have moved
-            db_session().commit()
+            db_session().commit()  # (``changed`` is the mob's id)
             push_stats(changed)
             push_tasks(changed)  # a claim or a release changes a task's state
         return ack

@@ -238,3 +238,29 @@ def test_removed_task_re_matches_its_people(app, client, db, mob):
     db.expire_all()
     assert db.get(Task, new["id"]).assigned == 1
     assert report(sc, *INSIDE)["task"]["id"] == new["id"]
+
+
+def test_added_and_moved_tasks_are_matched_at_once(app, client, db, mob):
+    """The process keeps the task points in a k-d tree: adding or moving a task must reach
+    the very next claim (the mob's tasks_version), not a stale tree."""
+    first = connect(app, join(client, mob["id"])["token"])
+    assert report(first, *INSIDE)["task"] is not None  # the tree is built now
+    headers = auth(mob["token"])
+    here = (52.53155, 13.40120)  # inside, between grid points
+    r = client.post(f"/api/mobs/{mob['id']}/tasks", json={"lat": here[0], "lon": here[1],
+                    "kind": "litter"}, headers=headers)  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    added = r.get_json()["id"]
+    second = connect(app, join(client, mob["id"])["token"])
+    ack = report(second, *here)
+    assert ack["task"]["id"] == added and ack["task"]["distance_m"] == 0
+    # Move a task from the far end of the mob to where a third participant stands.
+    there = (52.53250, 13.39850)
+    tasks = client.get(f"/api/mobs/{mob['id']}/tasks").get_json()["features"]
+    far = max(tasks, key=lambda f: abs(f["geometry"]["coordinates"][0] - there[1]))
+    r = client.patch(f"/api/mobs/{mob['id']}/tasks/{far['id']}",
+                     json={"lat": there[0], "lon": there[1]}, headers=headers)  # fmt: skip
+    assert r.status_code == 200, r.get_json()
+    third = connect(app, join(client, mob["id"])["token"])
+    ack = report(third, *there)
+    assert ack["task"]["id"] == far["id"] and ack["task"]["distance_m"] == 0
