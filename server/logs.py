@@ -136,11 +136,18 @@ def current_ids() -> dict:
     """The id of the current HTTP request, or of the current Socket.IO event (made on first
     use and kept for the rest of the event); empty outside both."""
     try:
-        from flask import g, has_request_context, request
+        from flask import g, has_app_context, has_request_context, request
     except ImportError:  # pragma: no cover
         return {}
     if not has_request_context():
-        return {}
+        # An event handled in an app context only (realtime: report_location) names
+        # itself in g.goodmob_event = {"message", "sid"}.
+        event = g.get("goodmob_event") if has_app_context() else None
+        if event is None:
+            return {}
+        if "id" not in event:
+            event["id"] = uuid.uuid4().hex[:16]
+        return {"event_id": event["id"], "socket_event": event["message"], "sid": event["sid"]}
     rid = g.get("request_id")
     event = getattr(request, "event", None)
     if isinstance(event, dict):  # a Socket.IO event (Flask-SocketIO sets request.event)

@@ -28,6 +28,7 @@ import ipaddress
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
@@ -231,10 +232,15 @@ def limiter() -> RateLimiter:
 
 def client_address() -> str:
     """The client's address (see the module docstring), IPv6 reduced to its /64."""
-    addr = request.remote_addr or ""
+    return address_of(request.remote_addr, request.headers.get("X-Forwarded-For", ""))
+
+
+def address_of(remote_addr: str | None, forwarded_for: str) -> str:
+    """``client_address`` from the peer's address and the X-Forwarded-For header."""
+    addr = remote_addr or ""
     hops = limiter().proxy_hops
     if hops:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [a.strip() for a in forwarded_for.split(",")]
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= hops:
             addr = forwarded[-hops]
@@ -267,14 +273,18 @@ def check_socket(event: str) -> dict | None:
     """The error ack when this socket's participant or address is over ``event``'s limit."""
     from flask import session as socket_session
 
+    return check(event, socket_session.get("participant_id"), client_address)
+
+
+def check(event: str, participant: int | None, address: Callable[[], str]) -> dict | None:
+    """``check_socket`` for a participant (or None) and a way to get the client's address."""
     name = SOCKET_LIMITS[event]
     rl = limiter()
     if not rl.enabled:
         return None
-    participant = socket_session.get("participant_id")
     wait_s = rl.hit(f"{name}:token", str(participant)) if participant is not None else 0.0
     if not wait_s:
-        wait_s = rl.hit(f"{name}:addr", client_address())
+        wait_s = rl.hit(f"{name}:addr", address())
     return _error(name, wait_s) if wait_s else None
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from server import socketio
+from server import participants, socketio
 from server.logs import (
     REDACTED,
     ScrubFilter,
@@ -164,21 +164,31 @@ def test_request_ids_are_echoed_or_made(client, captured):
     assert all("?" not in line["path"] for line in access)
 
 
-def test_socket_events_get_one_id_each(app, client, db, captured):
+def test_socket_events_get_one_id_each(app, client, db, captured, monkeypatch):
+    judge = participants._fix_problem
+
+    def judge_and_log(*args, **kwargs):  # a line logged while each report is handled
+        logging.getLogger("goodmob.test").warning("judging a fix")
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(participants, "_fix_problem", judge_and_log)
     token = client.post(
         "/api/organizers", json={"email": EMAIL, "password": PASSWORD, "name": "Ops"}
     ).get_json()["token"]
     mob = make_published_mob(client, token, spacing_m=40)
     p_token = client.post(f"/api/mobs/{mob['id']}/participants", json={}).get_json()["token"]
     sc = socketio.test_client(app, namespace="/participant", auth={"token": p_token})
-    # Two reports that both write (entering the zone, then a fix that does not count): an
-    # unchanged walking fix is judged without SQLAlchemy and would log nothing.
+    # Two reports (entering the zone, then a fix that does not count), each logging a line.
     far = {**FIX, "lat": FIX["lat"] + 0.05}
     for fix in (FIX, far):
         sc.emit("report_location", fix, namespace="/participant", callback=True)
+        logging.getLogger("goodmob.test").warning("between events")  # no event id
     sc.disconnect(namespace="/participant")
     reports = [line for line in _lines(captured) if line.get("socket_event") == "report_location"]
+    assert len(reports) >= 2
     assert len({line["event_id"] for line in reports}) == 2  # one per event, shared by its lines
+    between = [line for line in _lines(captured) if line["msg"] == "between events"]
+    assert between and all("event_id" not in line for line in between)
 
 
 @pytest.mark.parametrize(
