@@ -6,10 +6,12 @@ review) are atomic in the database.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import secrets
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ from typing import NamedTuple
 import shapely
 from geoalchemy2.shape import to_shape
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,9 +199,8 @@ def task_json(task: Task, participant: Participant | None = None) -> dict:
     return _task_fields(task.id, task.kind, task.label, task.prompt, point.x, point.y, here)
 
 
-def _release(session: Session, task_id: int) -> None:
-    release = "UPDATE tasks SET assigned = assigned - 1 WHERE id = ? AND assigned > 0"
-    _driver_sql(session, release, (task_id,))
+def _release(sql: _Sql, task_id: int) -> None:
+    sql.run("UPDATE tasks SET assigned = assigned - 1 WHERE id = ? AND assigned > 0", (task_id,))
 
 
 @dataclass(frozen=True)
@@ -222,14 +223,13 @@ _CLAIM_FIRST_K = 8
 _CLAIM_MAX_K = 512
 
 
-def _task_index(session: Session, mob_pk: int, mob_id: str, version: int) -> geo.TaskIndex:
+def _task_index(sql: _Sql, mob_pk: int, mob_id: str, version: int) -> geo.TaskIndex:
     """The mob's task points in a k-d tree, read from the database once per tasks version."""
     cached = _task_points.get(mob_id)
     if cached is not None and cached.version == version:
         return cached.index
-    rows = session.execute(
-        select(Task.id, func.ST_X(Task.point), func.ST_Y(Task.point)).where(Task.mob_pk == mob_pk)
-    ).all()
+    rows = sql.run("SELECT id, ST_X(point), ST_Y(point) FROM tasks WHERE mob_pk = ?", (mob_pk,))
+    rows = rows.fetchall()
     ids = [r[0] for r in rows]
     index = geo.TaskIndex.from_arrays(
         ids, [r[1] for r in rows], [r[2] for r in rows], capacity=[1] * len(ids)
@@ -251,64 +251,87 @@ class _TaskRow(NamedTuple):
     lat: float
 
 
-# The statements of a location report that changes something run as plain SQL on the
-# session's connection: SQLAlchemy's statement building, caching and ORM synchronisation
-# would cost several times the statements themselves (measured: 2.7 ms a claim through
-# the ORM). Written with ``?``; ``_driver_sql`` swaps in the driver's own marker.
+# The statements of a location report that changes something run as plain SQL on one
+# connection: SQLAlchemy's statement building, caching and ORM synchronisation would cost
+# several times the statements themselves (measured: 2.7 ms a first fix through the ORM,
+# 0.6 ms so). Written with ``?``; ``_Sql`` swaps in the driver's own marker.
 _CLAIM_SQL = (
     "UPDATE tasks SET assigned = assigned + 1 "
     "WHERE id = ? AND status = 'open' AND assigned < capacity"
 )
+# By primary key only (the ids come from the mob's own tasks): with ``mob_pk = ?`` SQLite
+# would walk the mob's index over all its tasks instead.
 _WITH_ROOM_SQL = (
     "SELECT id, kind, label, prompt, ST_X(point), ST_Y(point) FROM tasks "
-    "WHERE mob_pk = ? AND status = 'open' AND assigned < capacity AND id IN "
+    "WHERE status = 'open' AND assigned < capacity AND id IN "
+)
+_NEAREST_WITH_ROOM_SQL = (
+    "SELECT id FROM tasks WHERE mob_pk = ? AND status = 'open' AND assigned < capacity "
+    "ORDER BY ((ST_X(point) - ?) * ?) * ((ST_X(point) - ?) * ?) "
+    "+ (ST_Y(point) - ?) * (ST_Y(point) - ?) LIMIT 8"
 )
 
 
-def _driver_sql(session: Session, sql: str, params: tuple):
-    """Run ``sql`` (``?`` markers) on the session's connection, in its transaction."""
-    conn = session.connection()
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    return conn.exec_driver_sql(sql, params)
+class _Sql:
+    """Plain SQL with ``?`` markers on one connection, in its transaction: a session's, or
+    a DBAPI connection from the pool. ``run`` returns a cursor (``rowcount``, ``fetchall``)."""
+
+    def __init__(self, execute, dialect) -> None:
+        self._execute = execute
+        self._qmark = dialect.paramstyle == "qmark"
+        self.sqlite = dialect.name == "sqlite"
+
+    @classmethod
+    def of_session(cls, session: Session) -> _Sql:
+        conn = session.connection()
+        return cls(conn.exec_driver_sql, conn.dialect)
+
+    @classmethod
+    def of_dbapi(cls, raw, dialect) -> _Sql:
+        def execute(statement, params):
+            cursor = raw.cursor()
+            cursor.execute(statement, params)
+            return cursor
+
+        return cls(execute, dialect)
+
+    def run(self, statement: str, params: tuple):
+        return self._execute(statement if self._qmark else statement.replace("?", "%s"), params)
+
+    def time(self, at: datetime):
+        """A time as UTCDateTime stores it: naive UTC text on SQLite, aware on PostgreSQL."""
+        return positions.sqlite_time(at) if self.sqlite else at
 
 
-def _db_time(session: Session, at: datetime):
-    """A time as UTCDateTime stores it: naive UTC text on SQLite, aware on PostgreSQL."""
-    if session.get_bind().dialect.name == "sqlite":
-        return positions.sqlite_time(at)
-    return at
-
-
-def _claim(session: Session, task_id: int) -> bool:
+def _claim(sql: _Sql, task_id: int) -> bool:
     """Take a slot on ``task_id``: a compare-and-set, never over its capacity."""
-    return bool(_driver_sql(session, _CLAIM_SQL, (task_id,)).rowcount)
+    return bool(sql.run(_CLAIM_SQL, (task_id,)).rowcount)
 
 
-def _open_with_room(session: Session, mob_pk: int, task_ids: list[int]) -> dict[int, _TaskRow]:
+def _open_with_room(sql: _Sql, task_ids: list[int]) -> dict[int, _TaskRow]:
     """Which of ``task_ids`` are open with room, with what their holder is told."""
     marks = "(" + ", ".join("?" * len(task_ids)) + ")"
-    rows = _driver_sql(session, _WITH_ROOM_SQL + marks, (mob_pk, *task_ids)).all()
+    rows = sql.run(_WITH_ROOM_SQL + marks, tuple(task_ids)).fetchall()
     return {r[0]: _TaskRow._make(r) for r in rows}
 
 
 def _claim_nearest(
-    session: Session, mob_pk: int, mob_id: str, tasks_version: int, lon: float, lat: float
+    sql: _Sql, mob_pk: int, mob_id: str, tasks_version: int, lon: float, lat: float
 ) -> _TaskRow | None:
     """Claim a slot on the nearest open task with room: an atomic compare-and-set per try.
 
     The nearest tasks come from this process's k-d tree of the mob's task points; the
     database says which of them are open with room. When every one of the few hundred
     nearest is full, one query ranks all tasks with room (a mob nearly full)."""
-    index = _task_index(session, mob_pk, mob_id, tasks_version)
+    index = _task_index(sql, mob_pk, mob_id, tasks_version)
     tried: set[int] = set()
     k = _CLAIM_FIRST_K
     while k <= _CLAIM_MAX_K:
         candidates = [t for t in index.nearest(lon, lat, k) if t not in tried]
         if candidates:
-            with_room = _open_with_room(session, mob_pk, candidates)
+            with_room = _open_with_room(sql, candidates)
             for task_id in candidates:
-                if task_id in with_room and _claim(session, task_id):
+                if task_id in with_room and _claim(sql, task_id):
                     return with_room[task_id]
                 tried.add(task_id)
         if k >= len(index):
@@ -317,20 +340,14 @@ def _claim_nearest(
     # Order by distance in a local equirectangular frame: a degree of longitude is cos(lat)
     # of a degree of latitude. Exact enough to rank tasks within one zone.
     scale = max(0.01, math.cos(math.radians(lat)))
-    dx = (func.ST_X(Task.point) - lon) * scale
-    dy = func.ST_Y(Task.point) - lat
     for _attempt in range(5):
-        candidates = session.scalars(
-            select(Task.id)
-            .where(Task.mob_pk == mob_pk, Task.status == "open", Task.assigned < Task.capacity)
-            .order_by(dx * dx + dy * dy)
-            .limit(8)
-        ).all()
+        params = (mob_pk, lon, scale, lon, scale, lat, lat)
+        candidates = [r[0] for r in sql.run(_NEAREST_WITH_ROOM_SQL, params).fetchall()]
         if not candidates:
             return None
-        with_room = _open_with_room(session, mob_pk, list(candidates))
+        with_room = _open_with_room(sql, candidates)
         for task_id in candidates:
-            if task_id in with_room and _claim(session, task_id):
+            if task_id in with_room and _claim(sql, task_id):
                 return with_room[task_id]
     return None
 
@@ -342,11 +359,16 @@ def _ensure_task(session: Session, participant: Participant, mob: Mob) -> Task |
         if task is not None and task.status == "open":
             return task
         if task is not None:
-            _release(session, task.id)
+            _release(_Sql.of_session(session), task.id)
             session.expire(task, ["assigned"])  # changed in SQL: read it again if asked
         participant.task_id = None
     claimed = _claim_nearest(
-        session, mob.pk, mob.id, mob.tasks_version, participant.lon, participant.lat
+        _Sql.of_session(session),
+        mob.pk,
+        mob.id,
+        mob.tasks_version,
+        participant.lon,
+        participant.lat,
     )
     if claimed is None:
         return None
@@ -584,17 +606,11 @@ def _utc(value) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _read_state(engine: Engine, participant_id: object) -> _State | None:
-    if not isinstance(participant_id, int):
-        return None
-    raw = engine.raw_connection()  # from the pool; close() gives it back
-    try:
-        cursor = raw.cursor()
-        cursor.execute(_STATE_SQL + _PARAM[engine.dialect.paramstyle], (participant_id,))
-        found = cursor.fetchone()
-        cursor.close()
-    finally:
-        raw.close()
+def _read_state(raw, paramstyle: str, participant_id: int) -> _State | None:
+    cursor = raw.cursor()
+    cursor.execute(_STATE_SQL + _PARAM[paramstyle], (participant_id,))
+    found = cursor.fetchone()
+    cursor.close()
     if found is None:
         return None
     row = _State._make(found)
@@ -616,18 +632,73 @@ def report_location_by_id(
     now: datetime | None = None,
 ) -> tuple[dict, str | None]:
     """A socket's location report: ``(ack, mob_id)``; ``mob_id`` is set when the fix was
-    written in ``get_session()``'s transaction (the caller commits it) and counters or tasks
-    may have moved.
+    written (and counters or tasks may have moved). The caller commits ``get_session()``
+    then: a report whose task was changed meanwhile by someone else is judged again there.
 
-    Everything is judged from one read on ``engine``. The common fix (plausible, same zone
-    state, same task kept) is kept in this process's write-behind buffer
-    (``server.positions``): no session is opened and nothing is written. Any other fix (zone
-    entry or exit, a task to claim, a fix that does not count where the state was not
-    uncertain yet) is written at once by ``_write_changed``, in plain SQL statements.
+    Everything is judged from one read on a connection of ``engine``'s pool. The common
+    fix (plausible, same zone state, same task kept) is kept in this process's write-behind
+    buffer (``server.positions``): no session is opened and nothing is written. Any other
+    fix (zone entry or exit, a task to claim, a fix that does not count where the state was
+    not uncertain yet) is written and committed at once on the same connection, in plain
+    SQL statements (``_write_changed``).
     """
     now = now or utcnow()
     lat, lon, accuracy_m = _parse_fix(data)
-    row = _read_state(engine, participant_id)
+    if not isinstance(participant_id, int):
+        raise ApiError(401, "participant_gone", "This participant no longer exists.")
+    with _reports_connection(engine) as raw:
+        answer = _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now)
+        if answer is not None and answer[1] is not None:
+            raw.commit()
+    if answer is None:  # the task changed meanwhile (a re-match): judge it again, in the ORM
+        return _report_changed(get_session(), participant_id, data, settings, now)
+    return answer
+
+
+# SQLite: engine → the DBAPI connection kept for location reports (see _reports_connection).
+_sqlite_reports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def _reports_connection(engine: Engine):
+    """A DBAPI connection for one location report; whatever it leaves uncommitted is rolled
+    back. On SQLite the process keeps one connection for the reports, out of the pool: a
+    report runs start to end without yielding to another greenlet (SQLite calls block),
+    and the pool's checkout and return cost about a tenth of a walking fix. A report that
+    finds it in use (it never should) takes one from the pool. On PostgreSQL queries yield
+    to other greenlets, so every report takes a connection from the pool."""
+    kept = _sqlite_reports.get(engine) if engine.dialect.name == "sqlite" else None
+    if kept is None and engine.dialect.name == "sqlite":
+        fairy = engine.raw_connection()
+        fairy.detach()  # ours now; closed when the engine is disposed
+        kept = _sqlite_reports[engine] = [fairy, False]
+        event.listen(engine, "engine_disposed", _forget_reports_connection)
+    if kept is None or kept[1]:
+        raw = engine.raw_connection()  # from the pool; close() gives it back (rolled back)
+        try:
+            yield raw
+        finally:
+            raw.close()
+        return
+    raw = kept[0]
+    kept[1] = True
+    try:
+        yield raw
+    finally:
+        kept[1] = False
+        raw.rollback()  # a no-op after a commit
+
+
+def _forget_reports_connection(engine: Engine) -> None:
+    kept = _sqlite_reports.pop(engine, None)
+    if kept is not None:
+        with contextlib.suppress(Exception):
+            kept[0].close()
+
+
+def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
+    """``report_location_by_id`` on the DBAPI connection ``raw``; None on a conflict."""
+    row = _read_state(raw, engine.dialect.paramstyle, participant_id)
     if row is None:
         raise ApiError(401, "participant_gone", "This participant no longer exists.")
     if row.positions_purged:  # the mob is over: no position is kept any more
@@ -644,11 +715,8 @@ def report_location_by_id(
         ack["task"] = _row_task(row, here)
         if row.zone_state == "uncertain":
             return ack, None
-        _driver_sql(
-            get_session(),
-            "UPDATE participants SET zone_state = 'uncertain' WHERE id = ?",
-            (row.id,),
-        )
+        sql = _Sql.of_dbapi(raw, engine.dialect)
+        sql.run("UPDATE participants SET zone_state = 'uncertain' WHERE id = ?", (row.id,))
         return ack, row.mob_id
     fix = _zone_status(_zone(engine, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
     wants_task = fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m
@@ -662,11 +730,11 @@ def report_location_by_id(
         task = _row_task(row, (lon, lat))
         changed = None
     else:
-        session = get_session()
-        task = _write_changed(session, row, fix, wants_task, lat, lon, accuracy_m, now)
-        if task is _CONFLICT:  # the task changed meanwhile (a re-match): judge it again
-            session.rollback()
-            return _report_changed(session, participant_id, data, settings, now)
+        sql = _Sql.of_dbapi(raw, engine.dialect)
+        task = _write_changed(sql, row, fix, wants_task, lat, lon, accuracy_m, now)
+        if task is _CONFLICT:
+            raw.rollback()
+            return None
         changed = row.mob_id
     ack = {
         "zone": fix.state,
@@ -682,13 +750,13 @@ def report_location_by_id(
 _CONFLICT: dict = {}  # _write_changed: the participant's task changed since it was read
 
 
-def _write_changed(session, row, fix, wants_task, lat, lon, accuracy_m, now) -> dict | None:
+def _write_changed(sql: _Sql, row, fix, wants_task, lat, lon, accuracy_m, now) -> dict | None:
     """Write a fix that changes the zone state or the task, as ``report_location`` would:
     the position, the zone state, the zone entry time, and (when the participant is inside
     or near) the task kept while open, else released and the nearest free one claimed.
     Returns the task as its holder sees it, or ``_CONFLICT`` when the participant's task
     was changed by someone else since ``row`` was read (nothing is then to be committed)."""
-    at = _db_time(session, now)
+    at = sql.time(now)
     values: dict = {"lat": lat, "lon": lon, "accuracy_m": accuracy_m, "fix_at": at}
     values["zone_state"] = fix.state
     if fix.state == "inside" and not row.entered_zone:
@@ -696,16 +764,17 @@ def _write_changed(session, row, fix, wants_task, lat, lon, accuracy_m, now) -> 
     task = _row_task(row, (lon, lat))
     if wants_task and (row.task_id is None or row.task_status != "open"):
         if row.task_id is not None and row.task_status is not None:  # closed: let it go
-            _release(session, row.task_id)
-        claimed = _claim_nearest(session, row.mob_pk, row.mob_id, row.tasks_version, lon, lat)
+            _release(sql, row.task_id)
+        claimed = _claim_nearest(sql, row.mob_pk, row.mob_id, row.tasks_version, lon, lat)
         values["task_id"] = claimed.id if claimed is not None else None
         task = None if claimed is None else _task_fields(*claimed, (lon, lat))
     sets = ", ".join(f"{name} = ?" for name in values)
     if row.task_id is None:
-        sql, params = f"UPDATE participants SET {sets} WHERE id = ? AND task_id IS NULL", ()
+        update_sql, params = f"UPDATE participants SET {sets} WHERE id = ? AND task_id IS NULL", ()
     else:
-        sql, params = f"UPDATE participants SET {sets} WHERE id = ? AND task_id = ?", (row.task_id,)
-    written = _driver_sql(session, sql, (*values.values(), row.id, *params)).rowcount
+        update_sql = f"UPDATE participants SET {sets} WHERE id = ? AND task_id = ?"
+        params = (row.task_id,)
+    written = sql.run(update_sql, (*values.values(), row.id, *params)).rowcount
     return task if written else _CONFLICT
 
 
