@@ -1,6 +1,8 @@
 """server.wsfast gives exactly what gevent-websocket's own frame code gives."""
 
 import random
+import socket
+import threading
 
 import pytest
 from geventwebsocket import utf8validator, websocket
@@ -50,12 +52,42 @@ def test_utf8_validation_matches_the_original(data):
                 break
 
 
+@pytest.mark.parametrize("size", [1, 200, 8 * 1024 * 1024])
+def test_writer_sends_everything_in_order(size):
+    a, b = socket.socketpair()
+    data = bytes(random.Random(size).randrange(256) for _ in range(min(size, 4096))) * (
+        size // 4096 + 1
+    )
+    data = data[:size]
+    got = bytearray()
+
+    def read():
+        while len(got) < size:
+            chunk = b.recv(1 << 16)
+            if not chunk:
+                break
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        wsfast.writer(a)(data)
+        reader.join(timeout=30)
+    finally:
+        a.close()
+        b.close()
+    assert bytes(got) == data
+
+
 def test_install_patches_gevent_websocket():
+    original_init = websocket.Stream.__init__
     wsfast.install()
     try:
         assert websocket.Header.unmask_payload is wsfast.mask_payload
         assert websocket.Utf8Validator is wsfast.Utf8Validator
+        assert websocket.Stream.__init__ is wsfast._stream_init
     finally:
+        websocket.Stream.__init__ = original_init
         websocket.Header.mask_payload = ORIGINAL_MASK
         websocket.Header.unmask_payload = ORIGINAL_MASK
         websocket.Utf8Validator = utf8validator.Utf8Validator
