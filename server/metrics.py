@@ -116,19 +116,33 @@ def _mob(mob_id) -> str:
     return mob_id if isinstance(mob_id, str) and _MOB.match(mob_id) else "none"
 
 
+# (metric, event name) → its labelled child: ``labels()`` costs more than the count itself,
+# and these run for every event. Event names are the handlers' own (a few dozen).
+_children: dict = {}
+
+
+def _child(metric, name: str):
+    child = _children.get((metric, name))
+    if child is None:
+        child = metric.labels(_event(name))
+        if len(_children) < 1024:
+            _children[(metric, name)] = child
+    return child
+
+
 def event_received(name: str) -> None:
     """Count one Socket.IO event received (``rate()`` of it: events per second)."""
-    EVENTS_RECEIVED.labels(_event(name)).inc()
+    _child(EVENTS_RECEIVED, name).inc()
 
 
 def event_emitted(name: str, n: int = 1) -> None:
     """Count ``n`` emits of ``name`` (one per room or client emitted to)."""
-    EVENTS_EMITTED.labels(_event(name)).inc(n)
+    _child(EVENTS_EMITTED, name).inc(n)
 
 
 def observe_ack(event_name: str, seconds: float) -> None:
     """Record how long the acknowledgement of ``event_name`` took."""
-    ACK_SECONDS.labels(_event(event_name)).observe(max(0.0, seconds))
+    _child(ACK_SECONDS, event_name).observe(max(0.0, seconds))
 
 
 def socket_connected(mob_id: str | None, audience: str = "participant") -> None:
