@@ -1,4 +1,4 @@
-"""Faster WebSocket frame reading for gevent-websocket (the server's WebSocket layer).
+"""Faster WebSocket frames (gevent-websocket) and Socket.IO packets (python-socketio).
 
 gevent-websocket unmasks every client frame with a Python loop over its bytes and checks
 text frames with a pure-Python UTF-8 state machine (twice: per frame, then per message),
@@ -8,13 +8,24 @@ At thousands of small messages a second that was a measurable share of a server 
 equivalents from the standard library: the mask is XORed as one big integer, and UTF-8 is
 checked by Python's incremental decoder. Same results, same errors. Frames are written with
 one ``send`` where the whole frame fits (``writer``).
+
+Socket.IO packets: python-socketio checks every outgoing payload for binary parts with a
+recursion that builds a list and a ``reduce`` per level (``data_is_binary`` here does the
+same check with plain loops), and encodes and decodes JSON with the standard library;
+``SocketJSON`` uses orjson, and the standard library for anything orjson refuses (NaN
+literals, huge integers, types it does not know), so what is accepted, refused or written
+stays as before, only faster.
 """
 
 from __future__ import annotations
 
 import codecs
+import json as _stdlib_json
+import re
 
-__all__ = ["Utf8Validator", "install", "mask_payload", "writer"]
+import orjson
+
+__all__ = ["SocketJSON", "Utf8Validator", "data_is_binary", "install", "mask_payload", "writer"]
 
 
 def mask_payload(self, payload) -> bytearray:
@@ -76,12 +87,63 @@ def _stream_init(self, handler) -> None:
     self.write = writer(handler.socket)
 
 
+def data_is_binary(cls, data) -> bool:
+    """``socketio.packet.Packet.data_is_binary``: bytes anywhere in lists and dict values."""
+    if isinstance(data, (bytes, bytearray)):
+        return True
+    if isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        items = data.values()
+    else:
+        return False
+    for item in items:
+        if isinstance(item, (bytes, bytearray, list, dict)) and data_is_binary(cls, item):
+            return True
+    return False
+
+
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+class SocketJSON:
+    """The ``json`` module python-socketio encodes and decodes packets with (``dumps`` and
+    ``loads``): orjson, falling back to engine.io's standard-library wrapper (which also
+    refuses integers of more than 100 digits) for whatever orjson will not take."""
+
+    @staticmethod
+    def dumps(obj, *args, **kwargs) -> str:
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:
+            kwargs.setdefault("separators", (",", ":"))
+            return _stdlib_json.dumps(obj, *args, **kwargs)
+
+    @staticmethod
+    def loads(s, *args, **kwargs):
+        # orjson reads integers past 64 bits as floats; engine.io reads them exactly (and
+        # refuses those of more than 100 digits): text with such digit runs goes there.
+        if isinstance(s, (bytes, bytearray)):
+            s = s.decode()
+        if not _LONG_DIGITS.search(s):
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:
+                pass
+        from engineio import json as engineio_json
+
+        return engineio_json.loads(s, *args, **kwargs)
+
+
 def install() -> None:
-    """Patch gevent-websocket once (idempotent)."""
+    """Patch gevent-websocket and python-socketio's packets once (idempotent)."""
     from geventwebsocket import websocket
+    from socketio import packet
 
     if getattr(websocket, "_goodmob_fast", False):
         return
+    packet.Packet.data_is_binary = classmethod(data_is_binary)
+    packet.Packet.json = SocketJSON
     websocket.Header.mask_payload = mask_payload
     websocket.Header.unmask_payload = mask_payload
     websocket.Utf8Validator = Utf8Validator

@@ -79,16 +79,74 @@ def test_writer_sends_everything_in_order(size):
     assert bytes(got) == data
 
 
-def test_install_patches_gevent_websocket():
+def test_install_patches_gevent_websocket_and_socketio_packets():
+    from socketio import packet
+
     original_init = websocket.Stream.__init__
+    original_binary = packet.Packet.__dict__["data_is_binary"]
+    original_json = packet.Packet.json
     wsfast.install()
     try:
         assert websocket.Header.unmask_payload is wsfast.mask_payload
         assert websocket.Utf8Validator is wsfast.Utf8Validator
         assert websocket.Stream.__init__ is wsfast._stream_init
+        assert packet.Packet.json is wsfast.SocketJSON
+        encoded = packet.Packet(packet.EVENT, data=["stats", {"joined": 3}]).encode()
+        assert encoded == '2["stats",{"joined":3}]'
+        assert packet.Packet(encoded_packet=encoded).data == ["stats", {"joined": 3}]
     finally:
         websocket.Stream.__init__ = original_init
+        packet.Packet.data_is_binary = original_binary
+        packet.Packet.json = original_json
         websocket.Header.mask_payload = ORIGINAL_MASK
         websocket.Header.unmask_payload = ORIGINAL_MASK
         websocket.Utf8Validator = utf8validator.Utf8Validator
         websocket._goodmob_fast = False
+
+
+PAYLOADS = [
+    None,
+    1,
+    "text",
+    b"raw",
+    bytearray(b"raw"),
+    [],
+    {},
+    ["report_location", {"lat": 52.5, "lon": 13.4, "accuracy_m": 8}],
+    {"zone": "inside", "task": {"id": 3, "label": "Grüße 🌍"}, "list": [1, [2, [3]]]},
+    {"deep": [{"a": [1, {"b": b"x"}]}]},
+    [1, 2, [3, [4, bytearray(b"y")]]],
+]
+
+
+@pytest.mark.parametrize("data", PAYLOADS)
+def test_data_is_binary_matches_the_original(data):
+    from socketio import packet
+
+    original = packet.Packet.__dict__["data_is_binary"].__func__
+    assert wsfast.data_is_binary(packet.Packet, data) == original(packet.Packet, data)
+
+
+@pytest.mark.parametrize("data", [p for p in PAYLOADS if not wsfast.data_is_binary(None, p)])
+def test_socket_json_reads_back_what_the_standard_library_writes(data):
+    import json
+
+    from engineio import json as engineio_json
+
+    text = wsfast.SocketJSON.dumps(data, separators=(",", ":"))
+    assert wsfast.SocketJSON.loads(text) == json.loads(text) == data
+    standard = json.dumps(data, separators=(",", ":"))
+    assert wsfast.SocketJSON.loads(standard) == engineio_json.loads(standard)
+
+
+def test_socket_json_falls_back_for_what_orjson_refuses():
+    from engineio import json as engineio_json
+
+    for text in ('{"a": NaN}', "[Infinity]", "[1e999]"):  # the standard library takes them
+        assert repr(wsfast.SocketJSON.loads(text)) == repr(engineio_json.loads(text))
+    with pytest.raises(ValueError):  # engine.io refuses integers of more than 100 digits
+        wsfast.SocketJSON.loads('{"x": ' + "7" * 101 + "}")
+    with pytest.raises(ValueError):
+        wsfast.SocketJSON.loads("{not json")
+    assert wsfast.SocketJSON.dumps({1: "a"}) == '{"1":"a"}'  # non-string keys: stdlib
+    assert wsfast.SocketJSON.dumps([2**70]) == f"[{2**70}]"  # beyond 64 bits: stdlib
