@@ -505,13 +505,20 @@ _ZONES_MAX = 1024
 _INNER_DEPTHS_M = (10.0, 25.0, 50.0, 100.0)
 
 
-def _zone(engine: Engine, mob_pk: int, updated_at: datetime) -> _Zone:
-    """The mob's zone (shapely, prepared), read from the database once per zone version."""
+def _zone(source: Engine | _Sql, mob_pk: int, updated_at: datetime) -> _Zone:
+    """The mob's zone (shapely, prepared), read from the database once per zone version:
+    on a connection of ``source``'s pool, or on the connection ``source`` already holds
+    (a location report must not wait for a second connection while it holds one)."""
     cached = _zones.get(mob_pk)
     if cached is not None and cached.updated_at == updated_at:
         return cached
-    with engine.connect() as conn:
-        shape = to_shape(conn.scalar(select(Mob.zone).where(Mob.pk == mob_pk)))
+    if isinstance(source, _Sql):
+        as_wkb = "AsBinary" if source.sqlite else "ST_AsBinary"
+        found = source.run(f"SELECT {as_wkb}(zone) FROM mobs WHERE pk = ?", (mob_pk,)).fetchall()
+        shape = shapely.from_wkb(bytes(found[0][0]))
+    else:
+        with source.connect() as conn:
+            shape = to_shape(conn.scalar(select(Mob.zone).where(Mob.pk == mob_pk)))
     if len(_zones) >= _ZONES_MAX:
         _zones.clear()
     _zones[mob_pk] = zone = _Zone(updated_at, shape, _inner_zones(shape))
@@ -718,7 +725,8 @@ def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
         sql = _Sql.of_dbapi(raw, engine.dialect)
         sql.run("UPDATE participants SET zone_state = 'uncertain' WHERE id = ?", (row.id,))
         return ack, row.mob_id
-    fix = _zone_status(_zone(engine, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
+    sql = _Sql.of_dbapi(raw, engine.dialect)
+    fix = _zone_status(_zone(sql, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
     wants_task = fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m
     unchanged = (
         fix.state == row.zone_state
@@ -730,7 +738,6 @@ def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
         task = _row_task(row, (lon, lat))
         changed = None
     else:
-        sql = _Sql.of_dbapi(raw, engine.dialect)
         task = _write_changed(sql, row, fix, wants_task, lat, lon, accuracy_m, now)
         if task is _CONFLICT:
             raw.rollback()
