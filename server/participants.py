@@ -43,6 +43,7 @@ __all__ = [
     "TOKEN_SALT",
     "issue_token",
     "participant_from_token",
+    "participant_ids_from_token",
     "join_mob",
     "report_location",
     "report_location_by_id",
@@ -92,6 +93,39 @@ def participant_from_token(
     if participant is None or participant.mob.id != payload.get("m"):
         raise ApiError(401, "token_invalid", "The participant token is not valid.")
     return participant, participant.mob
+
+
+def participant_ids_from_token(
+    engine: Engine, token: object, secret_key: str, max_age_s: int
+) -> tuple[int, str]:
+    """``participant_from_token`` for a socket connecting: ``(participant id, mob id)``, with
+    one plain query instead of the ORM (thousands of phones connect within seconds)."""
+    if not isinstance(token, str) or not token:
+        raise ApiError(401, "auth_required", "Connect with {token} in the auth payload.")
+    try:
+        payload = _serializer(secret_key).loads(token, max_age=max_age_s)
+    except SignatureExpired:
+        raise ApiError(401, "token_expired", "Your participant token has expired.") from None
+    except BadSignature:
+        raise ApiError(401, "token_invalid", "The participant token is not valid.") from None
+    pid = payload.get("p") if isinstance(payload, dict) else None
+    found = None
+    if isinstance(pid, int) and not isinstance(pid, bool):
+        raw = engine.raw_connection()
+        try:
+            found = (
+                _Sql.of_dbapi(raw, engine.dialect)
+                .run(
+                    "SELECT m.id FROM participants p JOIN mobs m ON m.pk = p.mob_pk WHERE p.id = ?",
+                    (pid,),
+                )
+                .fetchall()
+            )
+        finally:
+            raw.close()
+    if not found or found[0][0] != payload.get("m"):
+        raise ApiError(401, "token_invalid", "The participant token is not valid.")
+    return pid, found[0][0]
 
 
 def _nickname(raw: str | None) -> tuple[str, bool]:

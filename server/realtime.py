@@ -262,8 +262,8 @@ class ParticipantNamespace(Namespace):
 
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            participant, mob = participants.participant_from_token(
-                db_session(),
+            participant_id, mob_id = participants.participant_ids_from_token(
+                current_app.extensions["goodmob.engine"],
                 token,
                 current_app.config["SECRET_KEY"],
                 _settings().participant_token_max_age_s,
@@ -273,10 +273,10 @@ class ParticipantNamespace(Namespace):
             raise _refused(exc.code, exc.message) from None
         except Exception as exc:
             raise _refused_busy(exc) from None
-        socket_session["participant_id"] = participant.id
-        socket_session["mob_id"] = mob.id
-        join_room(f"participant:{participant.id}")  # for messages to this phone alone
-        metrics.socket_connected(mob.id)
+        socket_session["participant_id"] = participant_id
+        socket_session["mob_id"] = mob_id
+        join_room(f"participant:{participant_id}")  # for messages to this phone alone
+        metrics.socket_connected(mob_id)
 
     def on_disconnect(self, reason=None):
         from flask import session as socket_session
