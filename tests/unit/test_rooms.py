@@ -71,3 +71,23 @@ def test_a_disconnect_does_not_scan_the_other_clients_rooms():
     m.disconnect(sids[0], ns)
     assert scanned == 0
     assert sids[0] not in m.rooms[ns][None]
+
+
+def test_bulk_events_reach_everyone_in_chunks_others_in_one_go(monkeypatch):
+    m = _manager()
+    ns = "/participant"
+    sids = [m.connect(f"eio{i}", ns) for i in range(250)]
+    for sid in sids:
+        m.enter_room(sid, ns, "mob:a")
+    sent: list[tuple[str, str]] = []
+    yields: list[int] = []
+    monkeypatch.setattr(m.server, "_send_eio_packet", lambda e, p: sent.append((e, p.data)))
+    monkeypatch.setattr(m.server, "sleep", lambda s: yields.append(len(sent)))
+    m.emit("stats", {"joined": 250}, ns, room="mob:a", skip_sid=sids[0])
+    assert sorted(e for e, _ in sent) == sorted(f"eio{i}" for i in range(1, 250))
+    assert {d for _, d in sent} == {'2/participant,["stats",{"joined":250}]'}
+    assert yields == [100, 200]  # other greenlets run between chunks
+    sent.clear()
+    yields.clear()
+    m.emit("phase", {"phase": "action"}, ns, room="mob:a")  # time-critical: in one go
+    assert len(sent) == 250 and yields == []
