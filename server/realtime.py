@@ -342,8 +342,8 @@ class ParticipantNamespace(Namespace):
             data,
             _settings(),
         )
-        if changed is not None:  # written in the request's session; counters may have moved
-            db_session().commit()  # (``changed`` is the mob's id)
+        if changed is not None:  # written: counters and tasks may have moved
+            db_session().commit()  # (on a conflict it was written in the request's session)
             push_stats(changed)
             push_tasks(changed)  # a claim or a release changes a task's state
         return ack
