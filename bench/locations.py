@@ -197,7 +197,8 @@ def summary(step: dict) -> str:
         f"p99 {lat.get('p99', 0):.1f} ms, max {lat.get('max', 0):.0f} ms, "
         f"timeouts {step['timeouts']}, errors {step['errors']}, not counted {step['reasons']}, "
         f"server CPU {step['server_cpu']:.0%}, clients CPU {step['clients_cpu']:.0%}, "
-        f"other CPU {step['other_cpu']:.0%}, zones {step['zones']}"
+        f"other CPU {step['other_cpu']:.0%}, phones' event-loop delay p99 "
+        f"{step['loop_delay_p99_ms']:.0f} ms, zones {step['zones']}"
     )
 
 
@@ -249,8 +250,8 @@ def markdown(results: list[dict], args) -> str:
         f"Working tree on commit {git_revision()}, {datetime.now(UTC).strftime('%Y-%m-%d')}.",
         "",
         "| backend | offered /s | acked /s | p50 ms | p95 ms | p99 ms | max ms "
-        "| timeouts | errors | server CPU | phones CPU | other CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| timeouts | errors | server CPU | phones CPU | other CPU | phones' loop delay p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         rows = [("first fix", res["first_fix"])] + [(f"{s['rate']:,}", s) for s in res["steps"]]
@@ -262,7 +263,7 @@ def markdown(results: list[dict], args) -> str:
                 f"| {lat['p50']:.1f} "
                 f"| {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.0f} | {s['timeouts']} "
                 f"| {errs} | {s['server_cpu']:.0%} | {s['clients_cpu']:.0%} "
-                f"| {s['other_cpu']:.2f} |"
+                f"| {s['other_cpu']:.2f} | {s['loop_delay_p99_ms']:.0f} |"
             )
     lines.append("")
     for res in results:
