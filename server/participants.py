@@ -77,18 +77,23 @@ def issue_token(participant: Participant, mob: Mob, secret_key: str) -> str:
     return _serializer(secret_key).dumps({"p": participant.id, "m": mob.id})
 
 
-def participant_from_token(
-    session: Session, token: object, secret_key: str, max_age_s: int
-) -> tuple[Participant, Mob]:
-    """The participant and mob a participant token names, or a 401 ApiError."""
+def _token_payload(token: object, secret_key: str, max_age_s: int):
+    """What a participant token says (signature and age checked), or a 401 ApiError."""
     if not isinstance(token, str) or not token:
         raise ApiError(401, "auth_required", "Connect with {token} in the auth payload.")
     try:
-        payload = _serializer(secret_key).loads(token, max_age=max_age_s)
+        return _serializer(secret_key).loads(token, max_age=max_age_s)
     except SignatureExpired:
         raise ApiError(401, "token_expired", "Your participant token has expired.") from None
     except BadSignature:
         raise ApiError(401, "token_invalid", "The participant token is not valid.") from None
+
+
+def participant_from_token(
+    session: Session, token: object, secret_key: str, max_age_s: int
+) -> tuple[Participant, Mob]:
+    """The participant and mob a participant token names, or a 401 ApiError."""
+    payload = _token_payload(token, secret_key, max_age_s)
     participant = session.get(Participant, payload.get("p")) if isinstance(payload, dict) else None
     if participant is None or participant.mob.id != payload.get("m"):
         raise ApiError(401, "token_invalid", "The participant token is not valid.")
@@ -100,14 +105,7 @@ def participant_ids_from_token(
 ) -> tuple[int, str]:
     """``participant_from_token`` for a socket connecting: ``(participant id, mob id)``, with
     one plain query instead of the ORM (thousands of phones connect within seconds)."""
-    if not isinstance(token, str) or not token:
-        raise ApiError(401, "auth_required", "Connect with {token} in the auth payload.")
-    try:
-        payload = _serializer(secret_key).loads(token, max_age=max_age_s)
-    except SignatureExpired:
-        raise ApiError(401, "token_expired", "Your participant token has expired.") from None
-    except BadSignature:
-        raise ApiError(401, "token_invalid", "The participant token is not valid.") from None
+    payload = _token_payload(token, secret_key, max_age_s)
     pid = payload.get("p") if isinstance(payload, dict) else None
     found = None
     if isinstance(pid, int) and not isinstance(pid, bool):
