@@ -28,7 +28,7 @@ __all__ = ["BULK_EVENTS", "install"]
 
 #: Events whose fan-out to a room yields to the other greenlets every ``_CHUNK`` recipients:
 #: counters and maps, refreshed every few seconds. Sending one message to 5,000 sockets
-#: takes a process about 0.2 s; in one go it delays every location ack that arrives
+#: takes a process about 0.15 s; in one go it would delay every location ack that arrives
 #: meanwhile by up to that much. Phase changes and prompts (time-critical) go in one go.
 BULK_EVENTS = frozenset({"stats", "density", "tasks"})
 _CHUNK = 100
