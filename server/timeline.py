@@ -134,7 +134,13 @@ def missed_events(session: Session, mob: Mob, last_seq) -> list[dict] | None:
         return None
     rows = session.execute(
         select(MobEvent.event, MobEvent.payload)
-        .where(MobEvent.mob_pk == mob.pk, MobEvent.seq > last_seq)
+        .where(
+            MobEvent.mob_pk == mob.pk,
+            MobEvent.seq > last_seq,
+            # Up to the number read with the mob: an event committed since (the scheduler
+            # moving the mob on) would otherwise make the count differ and look trimmed.
+            MobEvent.seq <= mob.event_seq,
+        )
         .order_by(MobEvent.seq)
     ).all()
     if len(rows) != mob.event_seq - last_seq:

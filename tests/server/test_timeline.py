@@ -153,6 +153,29 @@ def test_trimmed_events_give_a_fresh_snapshot(app, client, db, mob):
     assert len(r.get_json()["events"]) == 20
 
 
+def test_an_event_committed_after_the_mob_was_read_is_not_taken_for_a_trim(app, client, db, mob):
+    """The mob (with its last event number) and its events are two reads: an event
+    committed between them (the scheduler moving the mob on) must not make the replay look
+    trimmed (that answered 410 events_gone to a poll in a fault test)."""
+    settings = app.config["SETTINGS"]
+    with app.app_context():
+        m = db.scalar(select(Mob).where(Mob.id == mob["id"]))
+        timeline.record_event(db, m, "announcement", {"text": "one"}, settings)
+        timeline.record_event(db, m, "announcement", {"text": "two"}, settings)
+        db.commit()
+        reader = app.extensions["goodmob.sessions"]()
+        try:
+            seen = reader.scalar(select(Mob).where(Mob.id == mob["id"]))  # event_seq = 2
+            assert seen.event_seq == 2
+            timeline.record_event(db, m, "announcement", {"text": "three"}, settings)
+            db.commit()  # committed by another session after the mob was read
+            missed = timeline.missed_events(reader, seen, 0)
+        finally:
+            reader.close()
+    assert missed is not None
+    assert [e["data"]["text"] for e in missed] == ["one", "two"]
+
+
 def test_control_errors(client, db, mob):
     h = auth(mob["token"])
     url = f"/api/mobs/{mob['id']}"
