@@ -401,24 +401,7 @@ def tasks_feature_collection(session, mob: Mob) -> dict:
             .group_by(Deed.task_id)
         ).all()
     )
-    features = [
-        {
-            "type": "Feature",
-            "id": task_id,
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": {
-                "id": task_id,
-                "kind": kind,
-                "label": label,
-                "prompt": prompt,
-                "capacity": capacity,
-                "assigned": assigned,
-                "status": status,
-                "deeds_done": done.get(task_id, 0),
-            },
-        }
-        for task_id, kind, label, prompt, capacity, assigned, status, lon, lat in rows
-    ]
+    features = [mobs.task_feature_of(*row, deeds_done=done.get(row[0], 0)) for row in rows]
     return {"type": "FeatureCollection", "features": features}
 
 

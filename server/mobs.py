@@ -463,18 +463,36 @@ def delete_task(session: Session, mob: Mob, task_id: int) -> None:
 
 def task_feature(task: Task, deeds_done: int | None = None) -> dict:
     point = to_shape(task.point)
+    return task_feature_of(
+        task.id,
+        task.kind,
+        task.label,
+        task.prompt,
+        task.capacity,
+        task.assigned,
+        task.status,
+        point.x,
+        point.y,
+        deeds_done,
+    )
+
+
+def task_feature_of(
+    task_id, kind, label, prompt, capacity, assigned, status, lon, lat, deeds_done=None
+) -> dict:
+    """A task as a GeoJSON feature, from its fields (``task_feature`` from an ORM task)."""
     feature = {
         "type": "Feature",
-        "id": task.id,
-        "geometry": {"type": "Point", "coordinates": [point.x, point.y]},
+        "id": task_id,
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
         "properties": {
-            "id": task.id,
-            "kind": task.kind,
-            "label": task.label,
-            "prompt": task.prompt,
-            "capacity": task.capacity,
-            "assigned": task.assigned,
-            "status": task.status,
+            "id": task_id,
+            "kind": kind,
+            "label": label,
+            "prompt": prompt,
+            "capacity": capacity,
+            "assigned": assigned,
+            "status": status,
         },
     }
     if deeds_done is not None:
