@@ -79,7 +79,8 @@ class Settings:
     deed_radius_m: float = 30.0
     deed_grace_s: int = 120
     stats_min_interval_s: float = 0.5
-    stats_participants_interval_s: float = 5.0  # counters to the phones: at most this often
+    # counters to a phone that does not report (others get them on acks): at most this often
+    stats_participants_interval_s: float = 5.0
     # Timeline and scheduler
     scheduler: bool = True  # run the phase scheduler loop in `python -m server`
     scheduler_max_sleep_s: float = 0.25  # longest wait before looking for schedule changes

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 from sqlalchemy import select
 
-from server import campaigns, density, metrics, mobs, participants, pledges, ratelimit, timeline
+from server import (
+    campaigns,
+    density,
+    metrics,
+    mobs,
+    participants,
+    phonestats,
+    pledges,
+    ratelimit,
+    rooms,
+    timeline,
+)
 from server.app import db_session
 from server.auth import organizer_from_token
 from server.errors import ApiError, error_body, unavailable
@@ -81,8 +92,7 @@ class _Throttle:
         socketio.start_background_task(trailing)
 
 
-_stats_throttle = _Throttle("stats")  # every audience (spectators get each push)
-_phone_stats_throttle = _Throttle("stats")  # the mob's phones (see _emit_stats)
+_stats_throttle = _Throttle("stats")  # spectators and organizer (phones: see phonestats)
 _tasks_throttle = _Throttle("tasks")
 
 
@@ -101,14 +111,14 @@ def _stats_payload(session, mob: Mob, totals: dict | None) -> dict:
 def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
     """Counters to every audience; crowd density to spectators when it is due.
 
-    Spectators and the organizer get every push (≤ 2/s); the phones of the mob at most every
-    STATS_PARTICIPANTS_INTERVAL_S, with a trailing push carrying the last change: one push to
-    5,000 phones costs a process about 0.2 s (docs/BENCHMARKS.md, "locations")."""
+    Spectators and the organizer get every push (≤ 2/s). The mob's phones get the counters
+    on their next location ack, or, when they do not report, from the phones' counters loop
+    (server/phonestats.py): one push to 5,000 phones costs a process about 0.15 s."""
     payload = _stats_payload(session, mob, totals)
     for namespace, room in _audiences(mob.id)[1:]:
         socketio.emit("stats", payload, to=room, namespace=namespace)
     metrics.event_emitted("stats", 2)
-    _stats_to_participants(mob.id, payload)
+    phonestats.state(current_app).offer(mob.id, payload)
     s = _settings()
     now = time.monotonic()
     if now - _last_density.get(mob.id, 0.0) >= s.density_min_interval_s:
@@ -124,17 +134,60 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
         metrics.event_emitted("density", 2)
 
 
-def _stats_to_participants(mob_id: str, payload: dict) -> None:
-    def emit(body: dict) -> None:
-        socketio.emit("stats", body, to=f"mob:{mob_id}", namespace="/participant")
-        metrics.event_emitted("stats")
+def _start_phone_counters(app) -> None:
+    """Start this app's phones' counters loop unless it runs (see server/phonestats.py)."""
+    counters = phonestats.state(app)
+    with counters.lock:
+        if counters.running:
+            return
+        counters.running = True
+    socketio.start_background_task(_phone_counters_loop, app, socketio.server)
 
-    _phone_stats_throttle.push(
-        mob_id,
-        _settings().stats_participants_interval_s,
-        lambda: emit(payload),
-        lambda session, fresh: emit(_stats_payload(session, fresh, None)),
-    )
+
+def _phone_counters_loop(app, server) -> None:
+    counters = phonestats.state(app)
+    while True:
+        socketio.sleep(counters.interval / 5)
+        try:
+            with app.app_context():
+                left = _phone_counters_once(server, counters)
+        except Exception:  # the database is away: the next round tries again
+            app.logger.warning("phones' counters round skipped", exc_info=True)
+            continue
+        if not left:
+            with counters.lock:
+                if not _phone_mob_ids(server):  # none joined meanwhile
+                    counters.running = False
+                    return
+
+
+def _phone_mob_ids(server) -> list[str]:
+    names = server.manager.rooms.get("/participant", {})
+    return [r[4:] for r in list(names) if isinstance(r, str) and r.startswith("mob:")]
+
+
+def _phone_counters_once(server, counters: phonestats.PhoneCounters) -> int:
+    """One round: count the stale mobs, push to the phones that are due; how many mobs have
+    phones on this process."""
+    mob_ids = _phone_mob_ids(server)
+    counters.keep_only(set(mob_ids))
+    for mob_id in mob_ids:
+        now = time.monotonic()
+        if counters.stale(mob_id, now):
+            session = db_session()
+            try:
+                mob = session.scalar(select(Mob).where(Mob.id == mob_id))
+                if mob is not None:
+                    counters.offer(mob_id, _stats_payload(session, mob, None))
+            finally:
+                session.rollback()  # read only; the connection goes back to the pool
+        members = dict(server.manager.get_participants("/participant", f"mob:{mob_id}"))
+        payload, sids = counters.due(mob_id, members, time.monotonic())
+        if sids:
+            eio_sids = [members[sid] for sid in sids]
+            rooms.send_local(server, "/participant", "stats", payload, eio_sids)
+            metrics.event_emitted("stats", len(sids))
+    return len(mob_ids)
 
 
 def _resolve(mob: Mob | str) -> Mob | None:
@@ -282,6 +335,7 @@ class ParticipantNamespace(Namespace):
         from flask import session as socket_session
 
         metrics.socket_disconnected(socket_session.get("mob_id"))
+        phonestats.state(current_app).forget(request.sid)
 
     def on_time_sync(self, data=None):
         return _time_sync(data)
@@ -293,7 +347,11 @@ class ParticipantNamespace(Namespace):
         if wanted != mob.id:
             raise ApiError(403, "wrong_mob", "This token belongs to another mob.")
         join_room(f"mob:{mob.id}")
-        return snapshot(participant, mob, data.get("last_seq"))
+        answer = snapshot(participant, mob, data.get("last_seq"))
+        app = current_app._get_current_object()
+        phonestats.state(app).joined(request.sid, mob.id)  # the snapshot has the counters
+        _start_phone_counters(app)
+        return answer
 
     def trigger_event(self, event, *args):
         # report_location, sent by every walking phone every few seconds, runs in an app
@@ -326,15 +384,16 @@ class ParticipantNamespace(Namespace):
             refused = ratelimit.check("report_location", participant_id, address)
             if refused is not None:
                 return refused
-            return _report_location_checked(self, data, participant_id)
+            return _report_location_checked(self, data, participant_id, sid, saved.get("mob_id"))
 
     @ratelimit.limited("report_location")
     @_ack_errors
-    def on_report_location(self, data, participant_id=None):
+    def on_report_location(self, data, participant_id=None, sid=None, mob_id=None):
         from flask import session as socket_session
 
         if participant_id is None:
             participant_id = socket_session.get("participant_id")
+            sid, mob_id = request.sid, socket_session.get("mob_id")
         ack, changed = participants.report_location_by_id(
             current_app.extensions["goodmob.engine"],
             db_session,
@@ -346,6 +405,10 @@ class ParticipantNamespace(Namespace):
             db_session().commit()  # (on a conflict it was written in the request's session)
             push_stats(changed)
             push_tasks(changed)  # a claim or a release changes a task's state
+        if "error" not in ack:  # the mob's counters ride on the ack when they changed
+            stats = phonestats.state(current_app).for_ack(sid, mob_id)
+            if stats is not None:
+                ack = {**ack, "stats": stats}
         return ack
 
     @ratelimit.limited("confirm_deed")

@@ -24,7 +24,7 @@ from socketio import packet
 from socketio.base_manager import BaseManager
 from socketio.manager import Manager
 
-__all__ = ["BULK_EVENTS", "install"]
+__all__ = ["BULK_EVENTS", "install", "send_local"]
 
 #: Events whose fan-out to a room yields to the other greenlets every ``_CHUNK`` recipients:
 #: counters and maps, refreshed every few seconds. Sending one message to 5,000 sockets
@@ -41,6 +41,29 @@ def _index(manager) -> dict:
     if index is None:
         index = manager.__dict__[_INDEX] = {}
     return index
+
+
+def _frames(server, namespace: str, event: str, args: list) -> list:
+    """One Socket.IO event, encoded once, as the Engine.IO frames to send to each client."""
+    encoded = server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+    return [
+        eio_packet.Packet(eio_packet.MESSAGE, p)
+        for p in (encoded if isinstance(encoded, list) else [encoded])
+    ]
+
+
+def _send_chunked(server, frames: list, eio_sids) -> None:
+    for sent, eio_sid in enumerate(eio_sids, 1):
+        for frame in frames:
+            server._send_eio_packet(eio_sid, frame)
+        if sent % _CHUNK == 0:
+            server.sleep(0)  # let waiting acks through
+
+
+def send_local(server, namespace: str, event: str, data, eio_sids) -> None:
+    """``event`` to the given clients of this process only (never through the message
+    queue), encoded once, yielding every ``_CHUNK`` recipients like ``BULK_EVENTS``."""
+    _send_chunked(server, _frames(server, namespace, event, [data]), list(eio_sids))
 
 
 def install() -> None:
@@ -93,22 +116,8 @@ def install() -> None:
             return None
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *args]
-        ).encode()
-        frames = [
-            eio_packet.Packet(eio_packet.MESSAGE, p)
-            for p in (encoded if isinstance(encoded, list) else [encoded])
-        ]
-        sent = 0
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
-                continue
-            for frame in frames:
-                self.server._send_eio_packet(eio_sid, frame)
-            sent += 1
-            if sent % _CHUNK == 0:
-                self.server.sleep(0)  # let waiting acks through
+        targets = [e for s, e in self.get_participants(namespace, room) if s not in skip]
+        _send_chunked(self.server, _frames(self.server, namespace, event, args), targets)
         return None
 
     Manager.emit = chunked_emit

@@ -7,6 +7,7 @@
  *   (sequence.js): duplicates are dropped, a gap triggers a re-join, and every (re)connect
  *   joins with `last_seq` so the server replays what was missed (or sends a fresh snapshot);
  *   the `seq` of `stats` (and `density`, `tasks`) reveals a numbered event that never came;
+ *   counters carried on an ack (`ack.stats`, on location reports) are passed on as `stats`;
  * - a ClockSync (clock.js) on the same socket: synced on every connect, when the page becomes
  *   visible again, and every minute;
  * - the browser's online/offline state followed: offline closes the socket at once (a phone
@@ -191,9 +192,12 @@ export class MobConnection {
    * Sends an event and resolves to its acknowledgement (which may be `{error}`); rejects
    * when not connected or when no acknowledgement came within `timeoutMs`.
    */
-  call(event, payload, timeoutMs = 8000) {
-    if (!this.socket.connected) return Promise.reject(new Error("not connected"));
-    return this.socket.timeout(timeoutMs).emitWithAck(event, payload);
+  async call(event, payload, timeoutMs = 8000) {
+    if (!this.socket.connected) throw new Error("not connected");
+    const ack = await this.socket.timeout(timeoutMs).emitWithAck(event, payload);
+    // The mob's counters ride on location acks when they changed: the same as a `stats` event.
+    if (ack?.stats) this.#sequence.plain("stats", ack.stats);
+    return ack;
   }
 
   async #join() {

@@ -202,6 +202,8 @@ class Phone:
     def report_inside(self) -> dict:
         ack = self.call("report_location", INSIDE)
         assert "error" not in ack, ack
+        if "stats" in ack:  # counters ride on the ack when they changed (as in socket.js)
+            self._on_stats(ack["stats"])
         return ack
 
     def my_task(self) -> dict:

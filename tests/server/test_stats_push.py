@@ -1,5 +1,6 @@
-"""Counters pushes: spectators and the organizer get each one (≤ 2/s); the mob's phones at most
-every STATS_PARTICIPANTS_INTERVAL_S, and a trailing push always brings them the last change."""
+"""Counters: spectators and the organizer get each push (≤ 2/s); the mob's phones get them on
+their next location ack when they changed, and a phone that does not report gets them pushed
+to it alone, at most every STATS_PARTICIPANTS_INTERVAL_S (server/phonestats.py)."""
 
 import time
 from dataclasses import replace
@@ -7,12 +8,13 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from server import create_app, realtime, socketio
+from server import create_app, phonestats, realtime, socketio
 from server.app import db_session
 from server.models import Mob
 from tests.factories import make_organizer, make_published_mob
 
 P, LIVE = "/participant", "/live"
+FAR = (52.6, 13.6)  # well outside the test zone
 
 
 @pytest.fixture()
@@ -26,33 +28,96 @@ def _stats(sc, namespace):
     return [e["args"][0] for e in sc.get_received(namespace) if e["name"] == "stats"]
 
 
-def test_phones_get_counters_less_often_but_always_the_last_change(slow_phones_app):
+def _phone(app, client, mob_id):
+    token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
+    phone = socketio.test_client(app, namespace=P, auth={"token": token})
+    phone.emit("join_mob", {"mob": mob_id}, namespace=P, callback=True)
+    return phone
+
+
+def _report(phone, lat, lon):
+    fix = {"lat": lat, "lon": lon, "accuracy_m": 10, "at": 0}
+    return phone.emit("report_location", fix, namespace=P, callback=True)
+
+
+def _emit(app, mob_id, totals):
+    with app.app_context():
+        session = db_session()
+        the_mob = session.scalar(select(Mob).where(Mob.id == mob_id))
+        realtime._emit_stats(session, the_mob, totals)
+
+
+def test_counters_ride_on_acks_and_silent_phones_get_them_pushed(slow_phones_app):
     app = slow_phones_app
     client = app.test_client()
     mob = make_published_mob(client, make_organizer(client), spacing_m=40)
-    token = client.post(f"/api/mobs/{mob['id']}/participants", json={}).get_json()["token"]
-    phone = socketio.test_client(app, namespace=P, auth={"token": token})
-    phone.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    walker, silent = _phone(app, client, mob["id"]), _phone(app, client, mob["id"])
     spectator = socketio.test_client(app, namespace=LIVE)
     spectator.emit("watch_mob", {"mob": mob["id"]}, namespace=LIVE, callback=True)
-    phone.get_received(P)
-    spectator.get_received(LIVE)
+    for sc, ns in ((walker, P), (silent, P), (spectator, LIVE)):
+        sc.get_received(ns)
+    counters = phonestats.state(app)
+    assert counters.running  # started by the first join_mob
 
-    with app.app_context():
-        session = db_session()
-        the_mob = session.scalar(select(Mob).where(Mob.id == mob["id"]))
-        realtime._emit_stats(session, the_mob, {"joined": 1})
-        realtime._emit_stats(session, the_mob, {"joined": 2})
-    assert [s["joined"] for s in _stats(spectator, LIVE)] == [1, 2]
-    assert [s["joined"] for s in _stats(phone, P)] == [1]  # the second waits
+    _emit(app, mob["id"], {"joined": 7})
+    _emit(app, mob["id"], {"joined": 8})
+    assert [s["joined"] for s in _stats(spectator, LIVE)] == [7, 8]
+    assert _stats(walker, P) == [] and _stats(silent, P) == []  # no push to every phone
 
+    first = _report(walker, *FAR)
+    assert first["zone"] == "outside"
+    assert first["stats"]["mob"] == mob["id"]
+    assert first["stats"] == counters.latest[mob["id"]].payload  # the latest counters
+    assert "stats" not in _report(walker, *FAR)  # unchanged since: not again
+
+    # The silent phone gets the latest counters pushed, once; the walker had them already.
     deadline = time.monotonic() + 5
-    trailing = []
-    while not trailing and time.monotonic() < deadline:
+    pushed = []
+    while not pushed and time.monotonic() < deadline:
         time.sleep(0.05)
-        trailing = _stats(phone, P)
-    assert len(trailing) == 1
-    # Read afresh from the database, not the stale totals it was asked with.
-    assert trailing[0]["joined"] == 1 and "pledges" in trailing[0]
-    phone.disconnect(P)
+        pushed = _stats(silent, P)
+    assert pushed == [counters.latest[mob["id"]].payload]
+    time.sleep(1.2)
+    assert _stats(silent, P) == [] and _stats(walker, P) == []
+
+    # Counters older than the interval are counted afresh from the database (a change made
+    # through another process reaches this one's phones).
+    _emit(app, mob["id"], {"joined": 99})
+    counters.latest[mob["id"]].at -= 10
+    with app.app_context():
+        assert realtime._phone_counters_once(socketio.server, counters) == 1
+    fresh = counters.latest[mob["id"]].payload
+    assert fresh["joined"] == 2 and "pledges" in fresh
+    on_ack = _report(walker, *FAR).get("stats")
+    # (or pushed by the loop meanwhile: the walker's last counters are over 1 s old)
+    assert fresh in [on_ack, *_stats(walker, P)]
+
+    walker.disconnect(P)
+    silent.disconnect(P)
     spectator.disconnect(LIVE)
+    assert counters.seen == {}  # nothing kept for sockets that left
+    deadline = time.monotonic() + 5
+    while counters.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not counters.running  # the loop stops when no phone is left
+    assert counters.latest == {}
+
+
+def test_phone_counters_due_only_when_changed_and_quiet_long_enough():
+    c = phonestats.PhoneCounters(interval=5.0)
+    c.offer("m", {"joined": 1}, now=100.0)
+    c.joined("a", "m")
+    c.seen["a"] = (c.seen["a"][0], 100.0)
+    c.seen["b"] = (0, 100.0)
+    # a has this version; b got older ones only a second ago; new never got any
+    assert c.due("m", ["a", "b", "new"], 101.0) == ({"joined": 1}, ["new"])
+    c.offer("m", {"joined": 2}, now=102.0)
+    assert c.due("m", ["a", "b"], 103.0)[1] == []  # changed, but each got some < 5 s ago
+    assert c.for_ack("a", "m") == {"joined": 2}
+    assert c.due("m", ["a", "b"], 106.5)[1] == ["b"]  # a has it; b's last is 6.5 s old
+    assert c.for_ack("b", "m") is None  # b got this version by push
+    assert c.stale("m", 107.0) and not c.stale("m", 106.9)
+    c.offer("m", {"joined": 2}, now=107.0)  # counted again, unchanged
+    assert not c.stale("m", 107.5) and c.for_ack("a", "m") is None
+    c.keep_only({"other"})
+    assert c.latest == {} and c.for_ack("a", "m") is None
