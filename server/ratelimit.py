@@ -10,8 +10,9 @@ Limits (settings ``RATE_LIMIT_*``, ``"<count>/<seconds>"``):
 Each limit is a token bucket holding ``count`` tokens that refill evenly over ``seconds``,
 kept as one number per key (GCRA: the "theoretical arrival time" of the next request). With
 ``REDIS_URL`` the buckets live in Redis and are shared by every process (one atomic Lua script
-per check, timed by the Redis clock); without it, in the process. If Redis is unreachable the
-process falls back to its own buckets for a few seconds rather than refusing everyone.
+per check, a socket event's two buckets in one call, timed by the Redis clock); without it,
+in the process. If Redis is unreachable the process falls back to its own buckets for a few
+seconds rather than refusing everyone.
 
 HTTP answers 429 with ``Retry-After`` and ``{"error": {"code": "rate_limited", "message",
 "retry_after_s"}}``; a socket event is acknowledged with the same error object. A check reads
@@ -116,6 +117,14 @@ class MemoryStore:
             self._tat[key] = tat + rate.interval_s
             return 0.0
 
+    def hit_all(self, hits: list[tuple[str, Rate]]) -> float:
+        """``hit`` each in order until one is refused: 0.0 or that one's wait."""
+        for key, rate in hits:
+            wait_s = self.hit(key, rate)
+            if wait_s:
+                return wait_s
+        return 0.0
+
     def _sweep(self, now: float) -> None:
         """Forget full buckets (their arrival time has passed), so memory stays bounded."""
         for key in [k for k, tat in self._tat.items() if tat <= now]:
@@ -125,17 +134,20 @@ class MemoryStore:
         return len(self._tat)
 
 
-# KEYS[1] = bucket; ARGV = interval ms, tolerance ms. Returns 0 (allowed) or ms to wait.
+# KEYS = buckets, checked in order; ARGV = interval ms and tolerance ms for each. Each bucket
+# is counted until one is over its limit: returns 0 (all allowed) or that one's ms to wait.
 _GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if tat - now > tolerance then return math.ceil(tat - now - tolerance) end
-local new = tat + interval
-redis.call('SET', KEYS[1], new, 'PX', math.max(1, math.ceil(new - now)))
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  if tat - now > tolerance then return math.ceil(tat - now - tolerance) end
+  local new = tat + interval
+  redis.call('SET', key, new, 'PX', math.max(1, math.ceil(new - now)))
+end
 return 0
 """
 
@@ -158,12 +170,18 @@ class RedisStore:
         self._logger = logger
 
     def hit(self, key: str, rate: Rate) -> float:
+        return self.hit_all([(key, rate)])
+
+    def hit_all(self, hits: list[tuple[str, Rate]]) -> float:
+        """As ``MemoryStore.hit_all``, in one round trip to Redis."""
         if time.monotonic() < self._down_until:
-            return self._fallback.hit(key, rate)
-        interval_ms = max(1, round(rate.interval_s * 1000))
-        tolerance_ms = round(rate.period_s * 1000) - interval_ms
+            return self._fallback.hit_all(hits)
+        args = []
+        for _, rate in hits:
+            interval_ms = max(1, round(rate.interval_s * 1000))
+            args += [interval_ms, round(rate.period_s * 1000) - interval_ms]
         try:
-            wait_ms = self._script(keys=[f"{self._prefix}{key}"], args=[interval_ms, tolerance_ms])
+            wait_ms = self._script(keys=[f"{self._prefix}{key}" for key, _ in hits], args=args)
         except Exception as exc:  # Redis away: keep limiting, in this process only
             self._down_until = time.monotonic() + self._BACKOFF_S
             if self._logger is not None:
@@ -172,7 +190,7 @@ class RedisStore:
                     type(exc).__name__,
                     self._BACKOFF_S,
                 )
-            return self._fallback.hit(key, rate)
+            return self._fallback.hit_all(hits)
         return int(wait_ms) / 1000.0
 
 
@@ -201,6 +219,12 @@ class RateLimiter:
         if not self.enabled:
             return 0.0
         return self.store.hit(f"{limit}:{key}", self.rates[limit])
+
+    def hit_all(self, hits: list[tuple[str, str]]) -> float:
+        """``hit`` each ``(limit, key)`` in order until one is refused (one Redis round trip)."""
+        if not self.enabled:
+            return 0.0
+        return self.store.hit_all([(f"{limit}:{key}", self.rates[limit]) for limit, key in hits])
 
 
 def install(app: Flask) -> RateLimiter:
@@ -282,9 +306,10 @@ def check(event: str, participant: int | None, address: Callable[[], str]) -> di
     rl = limiter()
     if not rl.enabled:
         return None
-    wait_s = rl.hit(f"{name}:token", str(participant)) if participant is not None else 0.0
-    if not wait_s:
-        wait_s = rl.hit(f"{name}:addr", address())
+    hits = [(f"{name}:addr", address())]
+    if participant is not None:
+        hits.insert(0, (f"{name}:token", str(participant)))
+    wait_s = rl.hit_all(hits)
     return _error(name, wait_s) if wait_s else None
 
 

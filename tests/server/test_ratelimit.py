@@ -280,6 +280,21 @@ def test_limiters_sharing_redis_share_one_budget(redis_settings):
     assert first.hit("join:addr", "10.2.0.2") == 0.0
 
 
+def test_a_socket_events_two_buckets_are_one_redis_call_counted_in_order(redis_settings):
+    rl = RateLimiter(replace(redis_settings, rate_limit_report_token="3/600",
+                             rate_limit_report_addr="5/600"))  # fmt: skip
+    calls = []
+    script = rl.store._script
+    rl.store._script = lambda **kw: calls.append(kw) or script(**kw)
+    both = [("report:token", "1"), ("report:addr", "10.2.2.1")]
+    waits = [rl.hit_all(both) for _ in range(4)]
+    assert waits[:3] == [0.0] * 3 and waits[3] > 0  # the token's 3
+    assert len(calls) == 4 and all(len(c["keys"]) == 2 for c in calls)
+    # A refused token did not count against the address: 3 of its 5 are used.
+    waits = [rl.hit_all([("report:token", "2"), ("report:addr", "10.2.2.1")]) for _ in range(3)]
+    assert waits[:2] == [0.0] * 2 and waits[2] > 0  # the address's last 2, then refused
+
+
 def test_an_unreachable_redis_falls_back_to_limits_in_the_process(redis_settings):
     gone = replace(redis_settings, redis_url="redis://127.0.0.1:1/0")
     rl = RateLimiter(gone)
