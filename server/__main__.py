@@ -53,8 +53,9 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     # Each socket's events are handled in its reader greenlet, one at a time, instead of a
     # new greenlet per event (a phone's events are answered in order anyway).
     socketio.server.async_handlers = False
-    # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python.
-    wsfast.install()
+    # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python;
+    # Socket.IO packets and Redis messages encoded with orjson.
+    wsfast.install(socketio.server)
     # With thousands of sockets a process tracks millions of objects, and CPython's default
     # full collections (every few seconds under load) stall every socket for a second or
     # more: freeze what start-up made and collect far less often.

@@ -135,11 +135,15 @@ class SocketJSON:
         return engineio_json.loads(s, *args, **kwargs)
 
 
-def install() -> None:
-    """Patch gevent-websocket and python-socketio's packets once (idempotent)."""
+def install(server=None) -> None:
+    """Patch gevent-websocket and python-socketio's packets once (idempotent); ``server``'s
+    client manager (made before the patch) then publishes to Redis with ``SocketJSON`` too
+    (it took the standard library's module when it was made)."""
     from geventwebsocket import websocket
     from socketio import packet
 
+    if server is not None:
+        server.manager.json = SocketJSON
     if getattr(websocket, "_goodmob_fast", False):
         return
     packet.Packet.data_is_binary = classmethod(data_is_binary)

@@ -5,6 +5,7 @@ import socket
 import threading
 
 import pytest
+import socketio
 from geventwebsocket import utf8validator, websocket
 
 from server import wsfast
@@ -85,8 +86,11 @@ def test_install_patches_gevent_websocket_and_socketio_packets():
     original_init = websocket.Stream.__init__
     original_binary = packet.Packet.__dict__["data_is_binary"]
     original_json = packet.Packet.json
-    wsfast.install()
+    server = socketio.Server(async_mode="threading")  # made before the patch, as in serve()
+    assert server.manager.json is not wsfast.SocketJSON
+    wsfast.install(server)
     try:
+        assert server.manager.json is wsfast.SocketJSON  # what it publishes to Redis with
         assert websocket.Header.unmask_payload is wsfast.mask_payload
         assert websocket.Utf8Validator is wsfast.Utf8Validator
         assert websocket.Stream.__init__ is wsfast._stream_init
