@@ -111,8 +111,8 @@ class Settings:
         "notify.windows.com"
     )
     # PostgreSQL connection pool per process
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    db_pool_size: int = 20  # kept open: fewer than the busy moments need means a new one each time
+    db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0  # wait for a free connection, then answer 503 server_busy
     # Nearby search
     nearby_default_radius_m: float = 5000.0
