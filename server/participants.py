@@ -10,6 +10,7 @@ import contextlib
 import math
 import re
 import secrets
+import threading
 import uuid
 import weakref
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import geo
@@ -674,7 +675,8 @@ def report_location_by_id(
     written (and counters or tasks may have moved). The caller commits ``get_session()``
     then: a report whose task was changed meanwhile by someone else is judged again there.
 
-    Everything is judged from one read on a connection of ``engine``'s pool. The common
+    Everything is judged from one read on a connection kept for reports
+    (``_ReportConnections``; from ``engine``'s pool when they are all busy). The common
     fix (plausible, same zone state, same task kept) is kept in this process's write-behind
     buffer (``server.positions``): no session is opened and nothing is written. Any other
     fix (zone entry or exit, a task to claim, a fix that does not count where the state was
@@ -685,54 +687,149 @@ def report_location_by_id(
     lat, lon, accuracy_m = _parse_fix(data)
     if not isinstance(participant_id, int):
         raise ApiError(401, "participant_gone", "This participant no longer exists.")
-    with _reports_connection(engine) as raw:
-        answer = _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now)
-        if answer is not None and answer[1] is not None:
-            raw.commit()
+    try:
+        answer = _report_on_kept(engine, participant_id, lat, lon, accuracy_m, settings, now)
+    except _StaleConnection:  # the database restarted: the other idle ones are dead too
+        _kept_for(engine).close_idle()
+        answer = _report_on_kept(engine, participant_id, lat, lon, accuracy_m, settings, now)
     if answer is None:  # the task changed meanwhile (a re-match): judge it again, in the ORM
         return _report_changed(get_session(), participant_id, data, settings, now)
     return answer
 
 
-# SQLite: engine → the DBAPI connection kept for location reports (see _reports_connection).
-_sqlite_reports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# engine → the DBAPI connections kept for location reports (see _reports_connection).
+_kept_reports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KEPT_MOST = {"sqlite": 1, "postgresql": 8}
+
+
+class _StaleConnection(Exception):
+    """A kept connection that had been idle turned out dead (the database restarted)."""
+
+
+class _ReportConnections:
+    """DBAPI connections kept for location reports, out of the engine's pool.
+
+    On SQLite one: a report runs start to end without yielding to another greenlet (SQLite
+    calls block), and the pool's checkout and return cost about a tenth of a walking fix.
+    On PostgreSQL up to eight, in autocommit while they read: a walking fix is then one
+    round trip (its read), where a pooled connection cost four or five (the pool's ping,
+    BEGIN, the read, the ROLLBACK on return). What a report writes is one transaction
+    (``_begin_writes``). A report that finds them all in use takes one from the pool."""
+
+    def __init__(self, most: int, autocommit: bool):
+        self.most = most
+        self.autocommit = autocommit
+        self.idle: list = []
+        self.count = 0
+        self.disposed = False
+        self.lock = threading.Lock()
+
+    def take(self, engine: Engine):
+        """``(connection, reused)``, or ``(None, False)`` when all are in use."""
+        with self.lock:
+            if self.idle:
+                return self.idle.pop(), True
+            if self.count >= self.most:
+                return None, False
+            self.count += 1
+        try:
+            fairy = engine.raw_connection()
+            fairy.detach()  # ours now; closed when the engine is disposed
+            if self.autocommit:
+                fairy.rollback()
+                fairy.dbapi_connection.autocommit = True
+        except BaseException:
+            with self.lock:
+                self.count -= 1
+            raise
+        return fairy, False
+
+    def give_back(self, fairy, healthy: bool) -> None:
+        if healthy and not self.disposed:
+            try:
+                fairy.rollback()  # whatever was left uncommitted; a no-op after a commit
+                if self.autocommit:
+                    fairy.dbapi_connection.autocommit = True
+            except Exception:
+                healthy = False
+        if healthy and not self.disposed:
+            self.idle.append(fairy)
+            return
+        with self.lock:
+            self.count -= 1
+        with contextlib.suppress(Exception):
+            fairy.close()
+
+    def close_idle(self) -> None:
+        idle, self.idle = self.idle, []
+        with self.lock:
+            self.count -= len(idle)
+        for fairy in idle:
+            with contextlib.suppress(Exception):
+                fairy.close()
+
+
+def _kept_for(engine: Engine) -> _ReportConnections:
+    kept = _kept_reports.get(engine)
+    if kept is None:
+        name = engine.dialect.name
+        kept = _ReportConnections(_KEPT_MOST.get(name, 0), autocommit=name == "postgresql")
+        _kept_reports[engine] = kept
+        event.listen(engine, "engine_disposed", _forget_reports_connections)
+    return kept
+
+
+def _forget_reports_connections(engine: Engine) -> None:
+    kept = _kept_reports.pop(engine, None)
+    if kept is not None:
+        kept.disposed = True
+        kept.close_idle()
+
+
+def _begin_writes(raw) -> None:
+    """From here on, what this report's connection does is one transaction (committed or
+    rolled back by the caller): a kept PostgreSQL connection leaves autocommit."""
+    dbapi = raw.dbapi_connection
+    if getattr(dbapi, "autocommit", None) is True:
+        dbapi.autocommit = False
 
 
 @contextlib.contextmanager
 def _reports_connection(engine: Engine):
-    """A DBAPI connection for one location report; whatever it leaves uncommitted is rolled
-    back. On SQLite the process keeps one connection for the reports, out of the pool: a
-    report runs start to end without yielding to another greenlet (SQLite calls block),
-    and the pool's checkout and return cost about a tenth of a walking fix. A report that
-    finds it in use (it never should) takes one from the pool. On PostgreSQL queries yield
-    to other greenlets, so every report takes a connection from the pool."""
-    kept = _sqlite_reports.get(engine) if engine.dialect.name == "sqlite" else None
-    if kept is None and engine.dialect.name == "sqlite":
-        fairy = engine.raw_connection()
-        fairy.detach()  # ours now; closed when the engine is disposed
-        kept = _sqlite_reports[engine] = [fairy, False]
-        event.listen(engine, "engine_disposed", _forget_reports_connection)
-    if kept is None or kept[1]:
-        raw = engine.raw_connection()  # from the pool; close() gives it back (rolled back)
-        try:
-            yield raw
-        finally:
-            raw.close()
-        return
-    raw = kept[0]
-    kept[1] = True
+    """A DBAPI connection for one location report (see ``_ReportConnections``); whatever it
+    leaves uncommitted is rolled back. A DBAPI error comes out as SQLAlchemy's (so a lost
+    database answers 503); a kept connection found dead after being idle raises
+    ``_StaleConnection`` (nothing was committed: the caller tries again)."""
+    kept = _kept_for(engine)
+    fairy, reused = kept.take(engine)
+    pooled = fairy is None
+    if pooled:
+        fairy = engine.raw_connection()  # close() gives it back (rolled back)
+    healthy = True
     try:
-        yield raw
+        yield fairy
+    except engine.dialect.dbapi.Error as exc:
+        healthy = not engine.dialect.is_disconnect(exc, fairy.dbapi_connection, None)
+        if not healthy and reused:
+            raise _StaleConnection from exc
+        raise DBAPIError.instance(
+            None, None, exc, engine.dialect.dbapi.Error, connection_invalidated=not healthy
+        ) from exc
     finally:
-        kept[1] = False
-        raw.rollback()  # a no-op after a commit
+        if not pooled:
+            kept.give_back(fairy, healthy)
+        else:
+            if not healthy:
+                fairy.invalidate()
+            fairy.close()
 
 
-def _forget_reports_connection(engine: Engine) -> None:
-    kept = _sqlite_reports.pop(engine, None)
-    if kept is not None:
-        with contextlib.suppress(Exception):
-            kept[0].close()
+def _report_on_kept(engine, participant_id, lat, lon, accuracy_m, settings, now):
+    with _reports_connection(engine) as raw:
+        answer = _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now)
+        if answer is not None and answer[1] is not None:
+            raw.commit()
+    return answer
 
 
 def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
@@ -754,6 +851,7 @@ def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
         ack["task"] = _row_task(row, here)
         if row.zone_state == "uncertain":
             return ack, None
+        _begin_writes(raw)
         sql = _Sql.of_dbapi(raw, engine.dialect)
         sql.run("UPDATE participants SET zone_state = 'uncertain' WHERE id = ?", (row.id,))
         return ack, row.mob_id
@@ -770,6 +868,7 @@ def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
         task = _row_task(row, (lon, lat))
         changed = None
     else:
+        _begin_writes(raw)
         task = _write_changed(sql, row, fix, wants_task, lat, lon, accuracy_m, now)
         if task is _CONFLICT:
             raw.rollback()
@@ -857,9 +956,19 @@ def confirm_deed(
     data: object,
     settings: Settings,
     now: datetime | None = None,
+    known: dict | None = None,
 ) -> dict:
-    """Record a deed once per client UUID; doubtful deeds are stored as flagged."""
+    """Record a deed once per client UUID; doubtful deeds are stored as flagged.
+
+    The answer's ``totals`` count the deeds afresh; ``known`` may give the participant
+    counters (``PARTICIPANT_COUNTERS``, which a deed does not change) from a recent count."""
     now = now or utcnow()
+
+    def totals() -> dict:
+        if known is None:
+            return counters(session, mob)
+        return {**{k: known[k] for k in PARTICIPANT_COUNTERS}, **deed_counters(session, mob)}
+
     if not isinstance(data, dict):
         raise ApiError(400, "body_not_object", "Send {deed_id, task, lat, lon, accuracy_m}.")
     raw_id = data.get("deed_id")
@@ -873,7 +982,7 @@ def confirm_deed(
     if existing is not None:
         if existing.participant_id != participant.id:
             raise ApiError(409, "deed_id_taken", "This deed_id belongs to someone else.")
-        return _deed_answer(existing, counters(session, mob))
+        return _deed_answer(existing, totals())
     task_id = data.get("task")
     if isinstance(task_id, bool) or not isinstance(task_id, int):
         raise ApiError(
@@ -888,10 +997,10 @@ def confirm_deed(
         mob.go_at <= now <= end_at + timedelta(seconds=settings.deed_grace_s)
     ):
         return {"deed_id": deed_id, "accepted": False, "status": None,
-                "reason": "not_action_phase", "totals": counters(session, mob)}  # fmt: skip
+                "reason": "not_action_phase", "totals": totals()}  # fmt: skip
     if participant.task_id != task_id:
         return {"deed_id": deed_id, "accepted": False, "status": None,
-                "reason": "not_your_task", "totals": counters(session, mob)}  # fmt: skip
+                "reason": "not_your_task", "totals": totals()}  # fmt: skip
 
     task = session.get(Task, task_id)
     point = to_shape(task.point)
@@ -917,7 +1026,7 @@ def confirm_deed(
             session.flush()
     except IntegrityError:  # the same deed_id raced in from a second connection
         deed = session.scalar(select(Deed).where(Deed.deed_id == deed_id))
-    return _deed_answer(deed, counters(session, mob))
+    return _deed_answer(deed, totals())
 
 
 def review_deed(session: Session, mob: Mob, deed_pk: int, verdict: str, now: datetime) -> Deed:
@@ -941,8 +1050,17 @@ def review_deed(session: Session, mob: Mob, deed_pk: int, verdict: str, now: dat
     return deed
 
 
+PARTICIPANT_COUNTERS = ("joined", "in_zone", "matched")
+
+
 def counters(session: Session, mob: Mob) -> dict:
     """joined, in zone, matched, deeds done (and flagged) for a mob."""
+    return {**participant_counters(session, mob), **deed_counters(session, mob)}
+
+
+def participant_counters(session: Session, mob: Mob) -> dict:
+    """joined, in zone and matched (``PARTICIPANT_COUNTERS``): one aggregate over the mob's
+    participants."""
     p = Participant
     joined, in_zone, matched = session.execute(
         select(
@@ -951,19 +1069,17 @@ def counters(session: Session, mob: Mob) -> dict:
             func.count(p.task_id),
         ).where(p.mob_pk == mob.pk)
     ).one()
+    return {"joined": joined, "in_zone": in_zone, "matched": matched}
+
+
+def deed_counters(session: Session, mob: Mob) -> dict:
+    """Deeds done and flagged (a rehearsal's as ``rehearsal_deeds``, never counted)."""
     done, flagged = session.execute(
         select(
             func.count().filter(Deed.status.in_(COUNTED_DEED_STATUSES)),
             func.count().filter(Deed.status == "flagged"),
         ).where(Deed.mob_pk == mob.pk)
     ).one()
-    totals = {
-        "joined": joined,
-        "in_zone": in_zone,
-        "matched": matched,
-        "deeds_done": done,
-        "deeds_flagged": flagged,
-    }
-    if mob.rehearsal:  # a rehearsal's deeds are kept but never counted
-        totals.update(deeds_done=0, deeds_flagged=0, rehearsal_deeds=done + flagged)
-    return totals
+    if mob.rehearsal:
+        return {"deeds_done": 0, "deeds_flagged": 0, "rehearsal_deeds": done + flagged}
+    return {"deeds_done": done, "deeds_flagged": flagged}

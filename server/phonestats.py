@@ -77,6 +77,13 @@ class PhoneCounters:
         self.seen[sid] = (entry.version, time.monotonic())
         return entry.payload
 
+    def fresh(self, mob_id: str, max_age: float) -> dict | None:
+        """The mob's counters if counted less than ``max_age`` seconds ago."""
+        entry = self.latest.get(mob_id)
+        if entry is None or time.monotonic() - entry.at >= max_age:
+            return None
+        return entry.payload
+
     def forget(self, sid: str) -> None:
         self.seen.pop(sid, None)
 

@@ -134,6 +134,15 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
         metrics.event_emitted("density", 2)
 
 
+def _recent_counters(mob: Mob) -> dict | None:
+    """The mob's counters as this process counted them less than STATS_MIN_INTERVAL_S ago
+    (for a join's snapshot, a deed's answer: two aggregates over the mob saved per call)."""
+    payload = phonestats.state(current_app).fresh(mob.id, _settings().stats_min_interval_s)
+    if payload is None:
+        return None
+    return {k: v for k, v in payload.items() if k not in ("mob", "seq", "pledges")}
+
+
 def _start_phone_counters(app) -> None:
     """Start this app's phones' counters loop unless it runs (see server/phonestats.py)."""
     counters = phonestats.state(app)
@@ -416,7 +425,9 @@ class ParticipantNamespace(Namespace):
     def on_confirm_deed(self, data):
         participant, mob = _current()
         session = db_session()
-        ack = participants.confirm_deed(session, participant, mob, data, _settings())
+        ack = participants.confirm_deed(
+            session, participant, mob, data, _settings(), known=_recent_counters(mob)
+        )
         session.commit()
         if ack.get("status"):
             push_stats(mob, ack["totals"])
@@ -604,7 +615,7 @@ def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
             "zone": participant.zone_state,
         },
         "task": participants.task_json(task, participant) if task else None,
-        "counters": participants.counters(session, mob),
+        "counters": _recent_counters(mob) or participants.counters(session, mob),
         "missed": timeline.missed_events(session, mob, last_seq),
     }
 

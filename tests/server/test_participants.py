@@ -264,3 +264,31 @@ def test_added_and_moved_tasks_are_matched_at_once(app, client, db, mob):
     third = connect(app, join(client, mob["id"])["token"])
     ack = report(third, *there)
     assert ack["task"]["id"] == far["id"] and ack["task"]["distance_m"] == 0
+
+
+def test_a_report_survives_its_kept_connection_dying(app, client, db, mob):
+    """Reports run on connections kept out of the pool (no ping before each): one found dead
+    (the database restarted, the connection was killed) is dropped and the report is judged
+    on a fresh one, not answered with an error."""
+    from sqlalchemy import text
+
+    from server import participants
+
+    engine = app.extensions["goodmob.engine"]
+    sc = connect(app, join(client, mob["id"])["token"])
+    emit(sc, "join_mob", {"mob": mob["id"]})
+    first = report(sc, *INSIDE)
+    assert first["zone"] == "inside" and first["task"]
+    kept = participants._kept_for(engine)
+    assert len(kept.idle) == 1
+    dead = kept.idle[0]
+    if engine.dialect.name == "postgresql":
+        pid = dead.dbapi_connection.get_backend_pid()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    else:
+        dead.dbapi_connection.close()
+    ack = report(sc, INSIDE[0] + 0.00005, INSIDE[1])
+    assert "error" not in ack, ack
+    assert ack["zone"] == "inside" and ack["task"]["id"] == first["task"]["id"]
+    assert kept.idle and dead not in kept.idle and kept.count == len(kept.idle)

@@ -121,3 +121,25 @@ def test_phone_counters_due_only_when_changed_and_quiet_long_enough():
     assert not c.stale("m", 107.5) and c.for_ack("a", "m") is None
     c.keep_only({"other"})
     assert c.latest == {} and c.for_ack("a", "m") is None
+
+
+def test_a_join_snapshot_takes_counters_counted_in_the_last_half_second(slow_phones_app):
+    """A wave of joins counts the mob once per STATS_MIN_INTERVAL_S, not once per join."""
+    app = slow_phones_app
+    client = app.test_client()
+    mob = make_published_mob(client, make_organizer(client), spacing_m=40)
+    first = _phone(app, client, mob["id"])
+    counters = phonestats.state(app)
+    recent = {"mob": mob["id"], "seq": 0, "joined": 50, "in_zone": 0, "matched": 0,
+              "deeds_done": 0, "deeds_flagged": 0, "pledges": []}  # fmt: skip
+    counters.offer(mob["id"], recent)
+    token = client.post(f"/api/mobs/{mob['id']}/participants", json={}).get_json()["token"]
+    second = socketio.test_client(app, namespace=P, auth={"token": token})
+    snap = second.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    assert snap["counters"] == {k: recent[k] for k in snap["counters"]}
+    assert snap["counters"]["joined"] == 50 and set(snap["counters"]) >= {"deeds_done"}
+    counters.latest[mob["id"]].at -= 1  # older than STATS_MIN_INTERVAL_S: counted afresh
+    snap = second.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    assert snap["counters"]["joined"] == 2
+    first.disconnect(P)
+    second.disconnect(P)
