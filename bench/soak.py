@@ -16,7 +16,9 @@ every phone reports its location every ``--report-every-s`` (±20 %), walking to
 
 Reported:
 - errors: acks with an error, timeouts, HTTP errors, unexpected disconnects (clients), and
-  ERROR/Traceback lines in the servers' logs;
+  ERROR/Traceback lines in the servers' logs. A call left unanswered because the phone
+  itself closed that socket (it moved on to the next mob while a report was in flight) is
+  listed as ``abandoned_by_phone``, not counted as the server's;
 - lost deeds: deeds acknowledged as stored that the database does not hold (and deeds the
   database holds that were never acknowledged);
 - memory: each server's RSS (``/proc/<pid>/status``) at the start of every cycle; growth is
@@ -639,7 +641,7 @@ def _server_side(key: str) -> bool:
     kind, _, what = key.partition(":")
     return (
         what.startswith("http_5")
-        or what in ("internal_error", "timeout")
+        or what in ("internal_error", "timeout", "dropped")
         or (kind == "socket" and what not in ("disconnect_io_client_disconnect",))
     )
 

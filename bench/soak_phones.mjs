@@ -100,15 +100,25 @@ function flushWindow() {
   windowErrors = {};
 }
 
-/** emitWithAck with a timeout; resolves to {ack, ms} or {timeout: true, ms}. */
+/** emitWithAck with a timeout; resolves to {ack, ms}, or {timeout: true, ms} with
+ * `dropped: true` when the socket closed before the ack came (socket.io-client then gives
+ * up every pending ack at once). */
 async function request(socket, event, payload) {
   const t0 = now();
   try {
     const ack = await socket.timeout(cfg.ack_timeout_ms).emitWithAck(event, payload);
     return { ack, ms: now() - t0 };
-  } catch {
-    return { timeout: true, ms: now() - t0 };
+  } catch (err) {
+    const dropped = String(err?.message ?? "").includes("disconnected");
+    return { timeout: true, dropped, ms: now() - t0 };
   }
+}
+
+/** An unanswered call: a timeout, a connection dropped under it, or (not the server's
+ * doing) a call on the old mob's socket that this phone closed itself when it moved on. */
+function unanswered(kind, r, state) {
+  if (!r.dropped) return error(kind, "timeout");
+  return error(kind, state.closing ? "abandoned_by_phone" : "dropped");
 }
 
 // --- one phone -------------------------------------------------------------------------------
@@ -231,7 +241,7 @@ class SoakPhone {
     if (state.seq > 0) payload.last_seq = state.seq;
     const r = await request(state.socket, "join_mob", payload);
     if (r.timeout) {
-      error("join_mob", "timeout");
+      unanswered("join_mob", r, state);
       return false;
     }
     if (r.ack?.error) {
@@ -267,7 +277,7 @@ class SoakPhone {
     const fix = { lat: this.pos[1], lon: this.pos[0], accuracy_m: Math.round(uniform(this.rng, 4, 10)),
       at: Date.now() };
     const r = await request(state.socket, "report_location", fix);
-    if (r.timeout) return error("report", "timeout");
+    if (r.timeout) return unanswered("report", r, state);
     if (r.ack?.error) return error("report", r.ack.error.code);
     sample("report", r.ms);
     if (r.ack.task) state.task = r.ack.task;
@@ -298,7 +308,8 @@ class SoakPhone {
         accuracy_m: 6 };
       const r = await request(state.socket, "confirm_deed", body);
       if (r.timeout) {
-        error("deed", "timeout");
+        unanswered("deed", r, state);
+        if (state.closing) break; // this phone left the mob
         continue; // the same deed_id again
       }
       if (r.ack?.error) {
