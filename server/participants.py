@@ -752,17 +752,17 @@ class _ReportConnections:
                     fairy.dbapi_connection.autocommit = True
             except Exception:
                 healthy = False
-        if healthy and not self.disposed:
-            self.idle.append(fairy)
-            return
         with self.lock:
+            if healthy and not self.disposed:
+                self.idle.append(fairy)
+                return
             self.count -= 1
         with contextlib.suppress(Exception):
             fairy.close()
 
     def close_idle(self) -> None:
-        idle, self.idle = self.idle, []
         with self.lock:
+            idle, self.idle = self.idle, []
             self.count -= len(idle)
         for fairy in idle:
             with contextlib.suppress(Exception):
@@ -799,7 +799,8 @@ def _reports_connection(engine: Engine):
     """A DBAPI connection for one location report (see ``_ReportConnections``); whatever it
     leaves uncommitted is rolled back. A DBAPI error comes out as SQLAlchemy's (so a lost
     database answers 503); a kept connection found dead after being idle raises
-    ``_StaleConnection`` (nothing was committed: the caller tries again)."""
+    ``_StaleConnection``, and the caller runs the report again (it is judged from what the
+    database holds then, so running it twice does no harm)."""
     kept = _kept_for(engine)
     fairy, reused = kept.take(engine)
     pooled = fairy is None
