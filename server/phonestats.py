@@ -20,7 +20,7 @@ Per process and per app (``state(app)``):
 The loop (``realtime._phone_counters_once`` every fifth of the interval, started by the
 first phone that joins) reads the counters of stale mobs, pushes them to the sockets that
 are due, and forgets the mobs that have no phone here any more; it stops when no phone is
-left.
+left, or when the app's engine is disposed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
+
+from sqlalchemy import event
 
 __all__ = ["PhoneCounters", "state"]
 
@@ -48,6 +50,7 @@ class PhoneCounters:
     latest: dict[str, _Latest] = field(default_factory=dict)  # mob id → counters
     seen: dict[str, tuple[int, float]] = field(default_factory=dict)  # sid → (version, when)
     running: bool = False  # the loop
+    stopped: bool = False  # the app's engine was disposed: the loop ends
     lock: threading.Lock = field(default_factory=threading.Lock)
     _versions: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -105,6 +108,9 @@ class PhoneCounters:
                 out.append(sid)
         return entry.payload, out
 
+    def stop(self, *_) -> None:
+        self.stopped = True
+
     def keep_only(self, mob_ids) -> None:
         """Forget the counters of mobs with no phone on this process."""
         for mob_id in [m for m in self.latest if m not in mob_ids]:
@@ -117,4 +123,7 @@ def state(app) -> PhoneCounters:
         found = app.extensions[_KEY] = PhoneCounters(
             app.config["SETTINGS"].stats_participants_interval_s
         )
+        engine = app.extensions.get("goodmob.engine")
+        if engine is not None:
+            event.listen(engine, "engine_disposed", found.stop)
     return found

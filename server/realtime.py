@@ -147,7 +147,7 @@ def _start_phone_counters(app) -> None:
     """Start this app's phones' counters loop unless it runs (see server/phonestats.py)."""
     counters = phonestats.state(app)
     with counters.lock:
-        if counters.running:
+        if counters.running or counters.stopped:
             return
         counters.running = True
     socketio.start_background_task(_phone_counters_loop, app, socketio.server)
@@ -157,6 +157,10 @@ def _phone_counters_loop(app, server) -> None:
     counters = phonestats.state(app)
     while True:
         socketio.sleep(counters.interval / 5)
+        if counters.stopped:
+            with counters.lock:
+                counters.running = False
+            return
         try:
             with app.app_context():
                 left = _phone_counters_once(server, counters)

@@ -143,3 +143,18 @@ def test_a_join_snapshot_takes_counters_counted_in_the_last_half_second(slow_pho
     assert snap["counters"]["joined"] == 2
     first.disconnect(P)
     second.disconnect(P)
+
+
+def test_the_phones_counters_loop_ends_with_its_apps_engine(slow_phones_app):
+    app = slow_phones_app
+    client = app.test_client()
+    mob = make_published_mob(client, make_organizer(client), spacing_m=40)
+    phone = _phone(app, client, mob["id"])
+    counters = phonestats.state(app)
+    assert counters.running
+    app.extensions["goodmob.engine"].dispose()  # as at shutdown: the phone is still here
+    deadline = time.monotonic() + 5
+    while counters.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not counters.running and counters.stopped
+    phone.disconnect(P)
