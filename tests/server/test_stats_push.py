@@ -28,6 +28,18 @@ def _stats(sc, namespace):
     return [e["args"][0] for e in sc.get_received(namespace) if e["name"] == "stats"]
 
 
+def _mob(client) -> dict:
+    return make_published_mob(client, make_organizer(client), spacing_m=40)
+
+
+def _wait_until(done, timeout_s: float = 5.0):
+    """Poll ``done()`` every 50 ms until it is truthy or the time is up; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := done()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
 def _phone(app, client, mob_id):
     token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
     phone = socketio.test_client(app, namespace=P, auth={"token": token})
@@ -50,7 +62,7 @@ def _emit(app, mob_id, totals):
 def test_counters_ride_on_acks_and_silent_phones_get_them_pushed(slow_phones_app):
     app = slow_phones_app
     client = app.test_client()
-    mob = make_published_mob(client, make_organizer(client), spacing_m=40)
+    mob = _mob(client)
     walker, silent = _phone(app, client, mob["id"]), _phone(app, client, mob["id"])
     spectator = socketio.test_client(app, namespace=LIVE)
     spectator.emit("watch_mob", {"mob": mob["id"]}, namespace=LIVE, callback=True)
@@ -71,11 +83,7 @@ def test_counters_ride_on_acks_and_silent_phones_get_them_pushed(slow_phones_app
     assert "stats" not in _report(walker, *FAR)  # unchanged since: not again
 
     # The silent phone gets the latest counters pushed, once; the walker had them already.
-    deadline = time.monotonic() + 5
-    pushed = []
-    while not pushed and time.monotonic() < deadline:
-        time.sleep(0.05)
-        pushed = _stats(silent, P)
+    pushed = _wait_until(lambda: _stats(silent, P))
     assert pushed == [counters.latest[mob["id"]].payload]
     time.sleep(1.2)
     assert _stats(silent, P) == [] and _stats(walker, P) == []
@@ -96,9 +104,7 @@ def test_counters_ride_on_acks_and_silent_phones_get_them_pushed(slow_phones_app
     silent.disconnect(P)
     spectator.disconnect(LIVE)
     assert counters.seen == {}  # nothing kept for sockets that left
-    deadline = time.monotonic() + 5
-    while counters.running and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(lambda: not counters.running)
     assert not counters.running  # the loop stops when no phone is left
     assert counters.latest == {}
 
@@ -127,7 +133,7 @@ def test_a_join_snapshot_takes_counters_counted_in_the_last_half_second(slow_pho
     """A wave of joins counts the mob once per STATS_MIN_INTERVAL_S, not once per join."""
     app = slow_phones_app
     client = app.test_client()
-    mob = make_published_mob(client, make_organizer(client), spacing_m=40)
+    mob = _mob(client)
     first = _phone(app, client, mob["id"])
     counters = phonestats.state(app)
     recent = {"mob": mob["id"], "seq": 0, "joined": 50, "in_zone": 0, "matched": 0,
@@ -148,13 +154,11 @@ def test_a_join_snapshot_takes_counters_counted_in_the_last_half_second(slow_pho
 def test_the_phones_counters_loop_ends_with_its_apps_engine(slow_phones_app):
     app = slow_phones_app
     client = app.test_client()
-    mob = make_published_mob(client, make_organizer(client), spacing_m=40)
+    mob = _mob(client)
     phone = _phone(app, client, mob["id"])
     counters = phonestats.state(app)
     assert counters.running
     app.extensions["goodmob.engine"].dispose()  # as at shutdown: the phone is still here
-    deadline = time.monotonic() + 5
-    while counters.running and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(lambda: not counters.running)
     assert not counters.running and counters.stopped
     phone.disconnect(P)
