@@ -38,6 +38,7 @@ __all__ = [
     "metrics",
     "event_received",
     "event_emitted",
+    "frames_sent",
     "observe_ack",
     "socket_connected",
     "socket_disconnected",
@@ -63,6 +64,13 @@ EVENTS_RECEIVED = Counter(
 )
 EVENTS_EMITTED = Counter(
     "goodmob_socket_events_emitted", "Socket.IO events emitted to a room or a client.", ["event"]
+)
+FRAMES_SENT = Counter(
+    "goodmob_socket_frames_sent",
+    "Frames of events sent to rooms and clients without an ack, by path: direct = written "
+    "straight to the client's WebSocket, queued = through Engine.IO's per-connection queue "
+    "(long-polling clients, and connections busy writing or with a full send buffer).",
+    ["path"],
 )
 ACK_SECONDS = Histogram(
     "goodmob_socket_ack_seconds",
@@ -138,6 +146,14 @@ def event_received(name: str) -> None:
 def event_emitted(name: str, n: int = 1) -> None:
     """Count ``n`` emits of ``name`` (one per room or client emitted to)."""
     _child(EVENTS_EMITTED, name).inc(n)
+
+
+def frames_sent(direct: int, queued: int) -> None:
+    """Count the frames of one fan-out by the path they took (server/rooms.py)."""
+    if direct:
+        FRAMES_SENT.labels("direct").inc(direct)
+    if queued:
+        FRAMES_SENT.labels("queued").inc(queued)
 
 
 def observe_ack(event_name: str, seconds: float) -> None:

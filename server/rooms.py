@@ -7,8 +7,11 @@ network blip, a process draining, ping timeouts on a busy process) costs O(N²) 
 the process for seconds at 5,000 phones (measured with py-spy in bench/locations: 27 % of the
 server's time in ``basic_disconnect``).
 
-``install()`` also makes the fan-out of refreshed counters and maps (``BULK_EVENTS``) yield
-to other greenlets every ``_CHUNK`` recipients (see ``Manager.emit`` below).
+``install()`` also replaces ``Manager.emit`` (events without an ack callback, which are the
+same bytes for every recipient): the event is encoded once and written straight to each
+recipient's WebSocket where that keeps the connection's order (``wsfast.send_now``), else
+queued as before; the fan-out of refreshed counters and maps (``BULK_EVENTS``) yields to
+other greenlets every ``_CHUNK`` recipients.
 
 ``install()`` wraps ``BaseManager.basic_enter_room`` / ``basic_leave_room`` to keep
 ``sid → rooms`` per namespace, and answers ``basic_disconnect`` and ``get_rooms`` from it. The
@@ -23,6 +26,8 @@ from engineio import packet as eio_packet
 from socketio import packet
 from socketio.base_manager import BaseManager
 from socketio.manager import Manager
+
+from server import metrics, wsfast
 
 __all__ = ["BULK_EVENTS", "install", "send_local"]
 
@@ -52,18 +57,39 @@ def _frames(server, namespace: str, event: str, args: list) -> list:
     ]
 
 
-def _send_chunked(server, frames: list, eio_sids) -> None:
+def _send(server, frames: list, eio_sids, chunk: int = _CHUNK) -> None:
+    """``frames`` to each client, written straight to its WebSocket where that keeps its
+    order (``wsfast.send_now``), else through Engine.IO's queue; yielding every ``chunk``
+    recipients (0: in one go)."""
+    frame = _text_frame(frames)
+    sockets = server.eio.sockets if frame is not None else {}
+    send_now = wsfast.send_now
+    direct = queued = 0
     for sent, eio_sid in enumerate(eio_sids, 1):
-        for frame in frames:
-            server._send_eio_packet(eio_sid, frame)
-        if sent % _CHUNK == 0:
+        eio_socket = sockets.get(eio_sid)
+        if eio_socket is not None and send_now(eio_socket, frame):
+            direct += 1
+        else:
+            queued += len(frames)
+            for f in frames:
+                server._send_eio_packet(eio_sid, f)
+        if chunk and sent % chunk == 0:
             server.sleep(0)  # let waiting acks through
+    metrics.frames_sent(direct, queued)
+
+
+def _text_frame(frames: list) -> bytes | None:
+    """The WebSocket frame of a one-frame text event (None for binary attachments)."""
+    if len(frames) != 1:
+        return None
+    text = frames[0].encode()
+    return wsfast.text_frame(text) if isinstance(text, str) else None
 
 
 def send_local(server, namespace: str, event: str, data, eio_sids) -> None:
     """``event`` to the given clients of this process only (never through the message
     queue), encoded once, yielding every ``_CHUNK`` recipients like ``BULK_EVENTS``."""
-    _send_chunked(server, _frames(server, namespace, event, [data]), list(eio_sids))
+    _send(server, _frames(server, namespace, event, [data]), list(eio_sids))
 
 
 def install() -> None:
@@ -106,9 +132,9 @@ def install() -> None:
 
     emit = Manager.emit
 
-    def chunked_emit(self, event, data, namespace, room=None, skip_sid=None, callback=None,
-                     to=None, **kwargs):  # fmt: skip
-        if callback or event not in BULK_EVENTS:
+    def room_emit(self, event, data, namespace, room=None, skip_sid=None, callback=None,
+                  to=None, **kwargs):  # fmt: skip
+        if callback:
             return emit(self, event, data, namespace, room=room, skip_sid=skip_sid,
                         callback=callback, to=to, **kwargs)  # fmt: skip
         room = to or room
@@ -117,10 +143,11 @@ def install() -> None:
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         targets = [e for s, e in self.get_participants(namespace, room) if s not in skip]
-        _send_chunked(self.server, _frames(self.server, namespace, event, args), targets)
+        chunk = _CHUNK if event in BULK_EVENTS else 0
+        _send(self.server, _frames(self.server, namespace, event, args), targets, chunk)
         return None
 
-    Manager.emit = chunked_emit
+    Manager.emit = room_emit
     BaseManager.basic_enter_room = basic_enter_room
     BaseManager.basic_leave_room = basic_leave_room
     BaseManager.basic_disconnect = basic_disconnect

@@ -7,7 +7,11 @@ At thousands of small messages a second that was a measurable share of a server 
 (py-spy in bench/locations: about 4 %). ``install()`` replaces both with C-speed
 equivalents from the standard library: the mask is XORed as one big integer, and UTF-8 is
 checked by Python's incremental decoder. Same results, same errors. Frames are written with
-one ``send`` where the whole frame fits (``writer``).
+one ``send`` where the whole frame fits, one at a time per connection (``FrameWriter``).
+
+Fan-out: ``send_now`` writes one pre-built frame (``text_frame``) straight to a connection,
+past Engine.IO's per-connection queue and writer task, when that keeps the connection's
+order (server/rooms.py sends every room event this way).
 
 Socket.IO packets: python-socketio checks every outgoing payload for binary parts with a
 recursion that builds a list and a ``reduce`` per level (``data_is_binary`` here does the
@@ -23,9 +27,21 @@ import codecs
 import json as _stdlib_json
 import re
 
+import gevent
 import orjson
+from gevent.lock import Semaphore
 
-__all__ = ["SocketJSON", "Utf8Validator", "data_is_binary", "install", "mask_payload", "writer"]
+__all__ = [
+    "FrameWriter",
+    "SocketJSON",
+    "Utf8Validator",
+    "data_is_binary",
+    "install",
+    "mask_payload",
+    "send_now",
+    "text_frame",
+    "writer",
+]
 
 
 def mask_payload(self, payload) -> bytearray:
@@ -67,24 +83,107 @@ class Utf8Validator:
         return True, ends, len(payload), self._total
 
 
-def writer(sock):
-    """A ``sendall`` for ``sock`` that tries one ``send`` first: gevent's ``sendall`` asks the
-    kernel for the socket's buffer size (a system call) before every write, which doubled
-    the system calls of each small frame sent."""
-    send, sendall = sock.send, sock.sendall
+class FrameWriter:
+    """A stream's ``write``: a whole frame with one ``send`` where it fits (gevent's
+    ``sendall`` asks the kernel for the socket's buffer size, a system call, before every
+    write, which doubled the system calls of each small frame sent), one frame at a time
+    (``lock``), so that a frame ``send_now`` writes from outside the connection's own
+    writer never lands inside one that writer is part-way through."""
 
-    def write(data) -> None:
-        sent = send(data)
-        if sent < len(data):
-            sendall(memoryview(data)[sent:])
+    __slots__ = ("_send", "_sendall", "raw", "lock")
 
-    return write
+    def __init__(self, sock) -> None:
+        self._send, self._sendall = sock.send, sock.sendall
+        self.raw = getattr(sock, "_sock", None)  # gevent's non-blocking socket underneath
+        self.lock = Semaphore()
+
+    def __call__(self, data) -> None:
+        with self.lock:
+            sent = self._send(data)
+            if sent < len(data):
+                self._sendall(memoryview(data)[sent:])
+
+    def finish(self, rest: memoryview) -> None:
+        """The rest of a frame ``send_now`` began, then the lock it took is let go."""
+        try:
+            self._sendall(rest)
+        except OSError:
+            pass  # the peer is gone: the connection's reader and writer see it and close
+        finally:
+            self.lock.release()
+
+
+def writer(sock) -> FrameWriter:
+    return FrameWriter(sock)
 
 
 def _stream_init(self, handler) -> None:
     self.handler = handler
     self.read = handler.rfile.read
-    self.write = writer(handler.socket)
+    self.write = FrameWriter(handler.socket)
+
+
+def text_frame(text: str) -> bytes:
+    """A whole unmasked WebSocket text frame carrying ``text``, as gevent-websocket's
+    ``send`` writes it (server frames are never masked, so the bytes are the same for every
+    recipient and one frame can go to thousands of connections)."""
+    from geventwebsocket.websocket import Header, WebSocket
+
+    payload = text.encode()
+    return bytes(Header.encode_header(True, WebSocket.OPCODE_TEXT, b"", len(payload), 0)) + payload
+
+
+def send_now(eio_socket, frame: bytes) -> bool:
+    """Write ``frame`` (``text_frame``) straight to the WebSocket of an Engine.IO socket,
+    skipping its queue and writer task, and say whether it did.
+
+    Engine.IO queues each packet and wakes a writer task per connection to send it: at a
+    prompt to 5,000 phones that queueing and waking costs more than the system call that
+    sends (py-spy in bench/sync). Writing here keeps the connection's order: it is done only
+    when the queue is empty and no frame of this connection is being written (a writer
+    part-way through a frame holds the lock); it never waits: a full socket buffer (nothing
+    written) answers False and the caller queues the packet as usual; a frame written in
+    part is finished by a task of its own, holding the lock so nothing can come between.
+    Sockets on long-polling, upgrading, closing or made without ``install()`` answer False.
+    """
+    ws = getattr(eio_socket, "_goodmob_ws", None)
+    if ws is None or ws.closed or eio_socket.closed or eio_socket.upgrading:
+        return False
+    if eio_socket.queue.qsize():
+        return False
+    write = ws.raw_write
+    if type(write) is not FrameWriter or write.raw is None or not write.lock.acquire(False):
+        return False
+    try:
+        sent = write.raw.send(frame)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        write.lock.release()
+        return False
+    if sent == len(frame):
+        write.lock.release()
+        return True
+    if sent == 0:
+        write.lock.release()
+        return False
+    gevent.spawn(write.finish, memoryview(frame)[sent:])
+    return True
+
+
+def _keep_websocket(handler):
+    """Wrap Engine.IO's WebSocket handler so its socket knows its gevent-websocket
+    connection (``send_now``) for as long as the handler runs."""
+
+    def _websocket_handler(self, ws):
+        self._goodmob_ws = getattr(ws, "_sock", None)  # engine.io's wrapper around it
+        try:
+            return handler(self, ws)
+        finally:
+            self._goodmob_ws = None
+
+    _websocket_handler._goodmob_original = handler
+    return _websocket_handler
 
 
 def data_is_binary(cls, data) -> bool:
@@ -139,6 +238,7 @@ def install(server=None) -> None:
     """Patch gevent-websocket and python-socketio's packets once (idempotent); ``server``'s
     client manager (made before the patch) then publishes to Redis with ``SocketJSON`` too
     (it took the standard library's module when it was made)."""
+    from engineio import socket as eio_socket
     from geventwebsocket import websocket
     from socketio import packet
 
@@ -152,4 +252,5 @@ def install(server=None) -> None:
     websocket.Header.unmask_payload = mask_payload
     websocket.Utf8Validator = Utf8Validator
     websocket.Stream.__init__ = _stream_init
+    eio_socket.Socket._websocket_handler = _keep_websocket(eio_socket.Socket._websocket_handler)
     websocket._goodmob_fast = True

@@ -1,6 +1,7 @@
 """Real python-socketio clients against a real `python -m server` process."""
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -113,3 +114,57 @@ def test_tokens_are_checked_on_connect(server, db):
         finally:
             sio.disconnect()
         assert not connected, auth
+
+
+def test_room_events_reach_websocket_and_polling_phones_whole_and_in_order(server, db):
+    """A room event is written straight to each idle WebSocket and queued behind whatever
+    a connection is still sending (acks here) or for long-polling phones: every phone gets
+    every announcement, once, in order, whichever way it went (both ways counted)."""
+    from tests.integration.test_metrics import scrape, value
+
+    mob, headers = _organizer_mob(server, capacity=3)
+    transports = ["websocket"] * 6 + ["polling"] * 2
+    phones, seen = [], [[] for _ in transports]
+    for i, transport in enumerate(transports):
+        r = requests.post(f"{server.url}/api/mobs/{mob['id']}/participants", json={}, timeout=5)
+        sio = socketio.Client(reconnection=False)
+        sio.on("announcement", lambda d, i=i: seen[i].append((d["seq"], d["text"])), namespace=NS)
+        sio.connect(server.url, namespaces=[NS], auth={"token": r.json()["token"]},
+                    transports=[transport], wait_timeout=10)  # fmt: skip
+        sio.call("join_mob", {"mob": mob["id"]}, namespace=NS, timeout=10)
+        phones.append(sio)
+    frames = "goodmob_socket_frames_sent_total"
+    before = scrape(server.url)
+    stop = threading.Event()
+
+    def report(sio):  # acks queued on the same connections while announcements go out
+        while not stop.is_set():
+            sio.call("report_location", INSIDE, namespace=NS, timeout=10)
+
+    reporters = [threading.Thread(target=report, args=(p,)) for p in phones[:3]]
+    for t in reporters:
+        t.start()
+    sent = []
+    try:
+        for k in range(30):
+            r = requests.post(f"{server.url}/api/mobs/{mob['id']}/announcements",
+                              json={"text": f"note {k}"}, headers=headers, timeout=5)  # fmt: skip
+            assert r.status_code == 201, r.text
+            sent.append((r.json()["seq"], f"note {k}"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(len(s) < len(sent) for s in seen):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in reporters:
+            t.join()
+        for sio in phones:
+            sio.disconnect()
+    for i, got in enumerate(seen):
+        assert got == sent, (transports[i], got[:5], sent[:5])
+    after = scrape(server.url)
+    direct = value(after, frames, path="direct") - value(before, frames, path="direct")
+    queued = value(after, frames, path="queued") - value(before, frames, path="queued")
+    assert direct >= 30 * 3  # at least the three idle WebSocket phones' frames went straight
+    assert queued >= 30 * 2  # the polling phones' frames always go through the queue
+    assert direct + queued >= 30 * len(transports)

@@ -81,9 +81,11 @@ def test_writer_sends_everything_in_order(size):
 
 
 def test_install_patches_gevent_websocket_and_socketio_packets():
+    from engineio import socket as eio_socket
     from socketio import packet
 
     original_init = websocket.Stream.__init__
+    original_handler = eio_socket.Socket._websocket_handler
     original_binary = packet.Packet.__dict__["data_is_binary"]
     original_json = packet.Packet.json
     server = socketio.Server(async_mode="threading")  # made before the patch, as in serve()
@@ -94,12 +96,14 @@ def test_install_patches_gevent_websocket_and_socketio_packets():
         assert websocket.Header.unmask_payload is wsfast.mask_payload
         assert websocket.Utf8Validator is wsfast.Utf8Validator
         assert websocket.Stream.__init__ is wsfast._stream_init
+        assert eio_socket.Socket._websocket_handler._goodmob_original is original_handler
         assert packet.Packet.json is wsfast.SocketJSON
         encoded = packet.Packet(packet.EVENT, data=["stats", {"joined": 3}]).encode()
         assert encoded == '2["stats",{"joined":3}]'
         assert packet.Packet(encoded_packet=encoded).data == ["stats", {"joined": 3}]
     finally:
         websocket.Stream.__init__ = original_init
+        eio_socket.Socket._websocket_handler = original_handler
         packet.Packet.data_is_binary = original_binary
         packet.Packet.json = original_json
         websocket.Header.mask_payload = ORIGINAL_MASK
@@ -154,3 +158,120 @@ def test_socket_json_falls_back_for_what_orjson_refuses():
         wsfast.SocketJSON.loads("{not json")
     assert wsfast.SocketJSON.dumps({1: "a"}) == '{"1":"a"}'  # non-string keys: stdlib
     assert wsfast.SocketJSON.dumps([2**70]) == f"[{2**70}]"  # beyond 64 bits: stdlib
+
+
+# send_now: a frame written straight to a connection, past Engine.IO's queue, never lands
+# inside or ahead of what that connection's own writer is sending (gevent sockets, as served).
+
+
+def _connection(sndbuf: int | None = None):
+    """A fake Engine.IO socket over a gevent socket pair: (eio socket, writer, reading end)."""
+    from types import SimpleNamespace
+
+    import gevent.queue
+    import gevent.socket
+
+    a, b = gevent.socket.socketpair()
+    if sndbuf:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    write = wsfast.FrameWriter(a)
+    ws = SimpleNamespace(closed=False, raw_write=write)
+    eio = SimpleNamespace(
+        _goodmob_ws=ws, closed=False, upgrading=False, queue=gevent.queue.JoinableQueue()
+    )
+    return eio, write, a, b
+
+
+def _read_all(sock, size: int) -> bytes:
+    got = bytearray()
+    while len(got) < size:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        got.extend(chunk)
+    return bytes(got)
+
+
+def test_text_frame_is_what_gevent_websocket_sends():
+    for text in ["4" + "x" * n for n in (0, 124, 125, 126, 65535, 65536)] + ["4ü🌍"]:
+        payload = text.encode()
+        header = websocket.Header.encode_header(True, websocket.WebSocket.OPCODE_TEXT, b"",
+                                                len(payload), 0)  # fmt: skip
+        assert wsfast.text_frame(text) == bytes(header) + payload
+
+
+def test_send_now_writes_a_frame_when_the_connection_is_idle():
+    eio, write, a, b = _connection()
+    try:
+        frame = wsfast.text_frame('42["prompt",{"seq":1}]')
+        assert wsfast.send_now(eio, frame) is True
+        assert _read_all(b, len(frame)) == frame
+        assert not write.lock.locked()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_send_now_leaves_queued_packets_first():
+    eio, write, a, b = _connection()
+    try:
+        eio.queue.put("an earlier packet the writer has not sent yet")
+        assert wsfast.send_now(eio, wsfast.text_frame("42[1]")) is False
+        eio.queue.get()
+        eio.upgrading = True  # still on long-polling
+        assert wsfast.send_now(eio, wsfast.text_frame("42[1]")) is False
+        eio.upgrading, eio._goodmob_ws.closed = False, True
+        assert wsfast.send_now(eio, wsfast.text_frame("42[1]")) is False
+        eio._goodmob_ws = None  # not (or no longer) a WebSocket
+        assert wsfast.send_now(eio, wsfast.text_frame("42[1]")) is False
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(1)  # nothing was written
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_frame_written_in_part_is_finished_before_anything_else():
+    import gevent
+
+    eio, write, a, b = _connection(sndbuf=4096)
+    big = wsfast.text_frame("4" + "a" * 2_000_000)  # far more than the socket buffers hold
+    after = wsfast.text_frame("4" + "b" * 1000)
+    try:
+        assert wsfast.send_now(eio, big) is True  # part written, the rest by a task
+        assert write.lock.locked()
+        assert wsfast.send_now(eio, after) is False  # the caller queues it instead
+        writer = gevent.spawn(write, after)  # the connection's own writer waits its turn
+        reader = gevent.spawn(_read_all, b, len(big) + len(after))
+        gevent.joinall([writer, reader], timeout=30, raise_error=True)
+        assert reader.value == big + after
+        assert not write.lock.locked()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_full_send_buffer_writes_nothing_and_lets_the_caller_queue():
+    eio, write, a, b = _connection(sndbuf=4096)
+    try:
+        filler = b"x" * 65536
+        while True:  # fill the buffers without a reader
+            try:
+                write.raw.send(filler)
+            except BlockingIOError:
+                break
+        assert wsfast.send_now(eio, wsfast.text_frame("42[1]")) is False
+        assert not write.lock.locked()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_engineio_socket_knows_its_websocket_while_its_handler_runs():
+    from types import SimpleNamespace
+
+    wrapped = wsfast._keep_websocket(lambda self, ws: self._goodmob_ws)
+    me, inner = SimpleNamespace(), object()
+    assert wrapped(me, SimpleNamespace(_sock=inner)) is inner  # engine.io's wrapper's socket
+    assert me._goodmob_ws is None  # forgotten when the connection ends
