@@ -17,6 +17,8 @@
  *   pledge totals come from GET …/pledges/totals, then from every `stats` event.
  * - `window.__goodmob` records the GO instant on the true clock for tests:
  *   `{firedAtMs: performance.timeOrigin + performance.now(), lateMs, via, offsetMs}`;
+ *   `window.__goodmobClock` the local timer's own `{firedAtMs, lateMs}`, also when the
+ *   server's `phase: action` push got there first and showed GO (`via: "event"`);
  *   `window.__goodmobState()` returns a read-only summary of the page's state (no token).
  *
  * @module participant
@@ -259,6 +261,7 @@ function armGo() {
   state.goHandle?.cancel();
   state.goVersion = key;
   state.goHandle = conn.clock.fireAt(t.go_at_ms, ({ lateMs }) => {
+    window.__goodmobClock = { firedAtMs: performance.timeOrigin + performance.now(), lateMs };
     if (!fireGo({ lateMs, via: "clock" })) render(); // woke up after the end: show the end
   });
 }

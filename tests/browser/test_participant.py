@@ -130,15 +130,20 @@ def test_three_phones_find_join_walk_in_go_together_and_count_an_offline_deed_on
     for page in pages:
         wait_state(page, "s.phase === 'countdown'", 5_000)
         assert page.locator("body.phase-countdown #main-clock .clock-value").is_visible()
-    fired = []
+    fired, timers = [], []
     for page in pages:
-        page.wait_for_function("() => window.__goodmob", timeout=15_000)
+        page.wait_for_function("() => window.__goodmob && window.__goodmobClock", timeout=15_000)
         fired.append(page.evaluate("() => window.__goodmob"))
+        timers.append(page.evaluate("() => window.__goodmobClock"))
         assert page.locator("#go-screen").is_visible()
         assert "Pick up the litter" in page.locator("#go-action").inner_text()
-    assert all(f["via"] == "clock" for f in fired), fired
-    instants = [f["firedAtMs"] for f in fired]
-    assert max(instants) - min(instants) < GO_SKEW_MAX_MS, fired
+    # Each phone's own timer fired at the same instant (on the true clock), wrong wall clocks
+    # and all; GO was shown then, or by the server's push if that got there a moment earlier
+    # (a busy browser's timer runs late by more than the push takes on this machine).
+    instants = [t["firedAtMs"] for t in timers]
+    assert max(instants) - min(instants) < GO_SKEW_MAX_MS, timers
+    shown = [f["firedAtMs"] for f in fired]
+    assert max(shown) - min(shown) < GO_SKEW_MAX_MS, fired
     # The wrong wall clocks were seen and corrected by the clock sync.
     offsets = [state(p)["clock"]["offsetMs"] for p in pages]
     assert abs(offsets[1] + 45_000) < 1000 and abs(offsets[2] - 120_000) < 1000, offsets
