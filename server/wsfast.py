@@ -28,6 +28,7 @@ import json as _stdlib_json
 import re
 
 import gevent
+import gevent.socket
 import orjson
 from gevent.lock import Semaphore
 
@@ -40,7 +41,6 @@ __all__ = [
     "mask_payload",
     "send_now",
     "text_frame",
-    "writer",
 ]
 
 
@@ -94,7 +94,9 @@ class FrameWriter:
 
     def __init__(self, sock) -> None:
         self._send, self._sendall = sock.send, sock.sendall
-        self.raw = getattr(sock, "_sock", None)  # gevent's non-blocking socket underneath
+        # gevent's non-blocking socket underneath, for ``send_now``; plain TCP only (past a
+        # TLS socket it would write cleartext into the encrypted stream)
+        self.raw = sock._sock if type(sock) is gevent.socket.socket else None
         self.lock = Semaphore()
 
     def __call__(self, data) -> None:
@@ -111,10 +113,6 @@ class FrameWriter:
             pass  # the peer is gone: the connection's reader and writer see it and close
         finally:
             self.lock.release()
-
-
-def writer(sock) -> FrameWriter:
-    return FrameWriter(sock)
 
 
 def _stream_init(self, handler) -> None:

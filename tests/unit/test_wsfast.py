@@ -72,7 +72,7 @@ def test_writer_sends_everything_in_order(size):
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        wsfast.writer(a)(data)
+        wsfast.FrameWriter(a)(data)
         reader.join(timeout=30)
     finally:
         a.close()
@@ -275,3 +275,18 @@ def test_an_engineio_socket_knows_its_websocket_while_its_handler_runs():
     me, inner = SimpleNamespace(), object()
     assert wrapped(me, SimpleNamespace(_sock=inner)) is inner  # engine.io's wrapper's socket
     assert me._goodmob_ws is None  # forgotten when the connection ends
+
+
+def test_frames_are_never_written_past_a_tls_socket():
+    import gevent.socket
+    import gevent.ssl
+
+    a, b = gevent.socket.socketpair()
+    try:
+        assert wsfast.FrameWriter(a).raw is not None
+        tls = gevent.ssl.SSLSocket.__new__(gevent.ssl.SSLSocket)  # its type is what counts
+        tls.send, tls.sendall = a.send, a.sendall
+        assert wsfast.FrameWriter(tls).raw is None
+    finally:
+        a.close()
+        b.close()
