@@ -98,7 +98,7 @@ class LivePage {
       onStatus: (status, detail) => this.onStatus(status, detail),
     });
     this.conn.connect();
-    setInterval(() => this.tick(), 250);
+    this.ticker = setInterval(() => this.tick(), 250);
     this.tick();
   }
 
@@ -148,6 +148,7 @@ class LivePage {
   }
 
   onStatus(status, detail) {
+    if (this.failed) return; // not watching any more: no "Reconnecting…" behind the error
     if (status === "joined") this.setConn("live", "Live");
     else if (status === "join_error") this.fail(detail ?? {});
     else if (status === "connecting" || status === "connected") this.setConn("connecting", "Connecting");
@@ -299,7 +300,9 @@ class LivePage {
     el.querySelector(".live-conn-text").textContent = text;
   }
 
+  /** The mob cannot be watched: only the error shows (no map, counters nor connection). */
   fail(error) {
+    this.failed = true;
     const box = $("live-error");
     const notFound = error.code === "mob_not_found" || error.code === "not_found";
     box.innerHTML = notFound
@@ -307,9 +310,11 @@ class LivePage {
       : `<strong>Could not load this mob.</strong> ${escapeHtml(error.message ?? "")}`;
     box.hidden = false;
     $("live-title").textContent = notFound ? "Mob not found" : "Live map";
-    this.setConn("offline", "Not watching");
+    document.title = `${notFound ? "Mob not found" : "Live map"} · Good Mob`;
     this.conn?.close();
+    clearInterval(this.ticker);
     clearTimeout(this.growthTimer);
+    showOnlyError();
   }
 
   toggleBig() {
@@ -346,6 +351,12 @@ function flash(el) {
   el.classList.add("og-flash");
 }
 
+/** Hides everything that belongs to a watched mob; the error box (#live-error) stays. */
+function showOnlyError() {
+  document.body.classList.add("live--error");
+  for (const el of document.querySelectorAll(".live-main, #live-conn, #big-toggle")) el.hidden = true;
+}
+
 registerServiceWorker();
 const mobId = mobIdFromPath(location.pathname);
 if (mobId) {
@@ -354,4 +365,5 @@ if (mobId) {
   const box = $("live-error");
   box.innerHTML = '<strong>Which mob?</strong> Open a live map from a mob\'s link. <a href="/">Find mobs near you</a>';
   box.hidden = false;
+  showOnlyError();
 }

@@ -181,7 +181,8 @@ function taskSummary(p, state) {
 
 /**
  * A layer of crowd-density cells: `cells` = [{h3, count, boundary: [[lon, lat], …]}], as the
- * server sends them (cells under k people already left out). Opacity grows with the count.
+ * server sends them (cells under k people already left out). Opacity grows with the count;
+ * the count is drawn on each cell as a permanent label (`.gm-density-label`).
  * @returns {L.LayerGroup}
  */
 export function densityLayer(cells) {
@@ -203,7 +204,15 @@ export function densityLayer(cells) {
         fillOpacity: 0.18 + 0.42 * share,
       },
     )
-      .bindTooltip(`${cell.count} people here`, { direction: "top" })
+      // The count is written on the cell (a projector never hovers); the label's title and
+      // aria-label say what it counts.
+      .bindTooltip(`<span title="${cell.count} people here">${Number(cell.count)}</span>`, {
+        permanent: true,
+        direction: "center",
+        className: "gm-density-label",
+        interactive: false,
+        opacity: 1,
+      })
       .addTo(group);
   }
   return group;

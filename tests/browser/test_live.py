@@ -309,3 +309,66 @@ def test_tasks_reviews_pledges_funnel_and_cascade_follow_on_the_live_map(live_se
     finally:
         for p in phones:
             p.close()
+
+
+DESKTOP = {"width": 1920, "height": 1080}
+
+
+def map_height(page, selector: str) -> float:
+    box = page.locator(selector).bounding_box()
+    assert box, f"{selector} is not laid out"
+    return box["height"]
+
+
+def test_the_live_map_fills_a_desktop_screen(live_server, rest, browser):
+    mob = rest.published_mob()
+    campaign = rest.call("POST", "/campaigns", 201,
+                         json={"title": "World clean-up", "go_at": mob["go_at"]})  # fmt: skip
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto(f"/live/{mob['id']}")
+        expect(page.locator("#live-title")).to_have_text("Clean the Weinberg park")
+        top = page.locator(".live-bar").bounding_box()["height"]
+        # Below the top bar the map takes the whole height (the panel sits beside it).
+        assert map_height(page, "#live-map") >= DESKTOP["height"] - top - 2
+        assert page.locator("#live-map").bounding_box()["width"] >= 1920 - 600
+        page.goto(f"/live/c/{campaign['id']}")
+        expect(page.locator("#camp-title")).to_have_text("World clean-up")
+        assert map_height(page, "#camp-map") >= DESKTOP["height"] - top - 2
+    finally:
+        context.close()
+
+
+def test_crowd_cell_counts_are_drawn_on_the_map_without_hovering(live_server, rest, phone):
+    mob = rest.published_mob(spacing_m=40)
+    tasks = requests.get(f"{live_server.url}/api/mobs/{mob['id']}/tasks", timeout=10).json()
+    fixes = crowd_positions(tasks["features"], 5)
+    phones = [Phone(live_server.url, mob["id"]) for _ in fixes]
+    try:
+        for p, (lon, lat) in zip(phones, fixes, strict=True):
+            p.report(lon, lat)
+        page = phone(viewport=DESKTOP).new_page()
+        page.goto(f"/live/{mob['id']}?big=1")
+        expect(page.locator("path.gm-density")).to_have_count(1)
+        # A projector gets no hover: the count is written on the cell, always shown.
+        label = page.locator("#live-map .gm-density-label")
+        expect(label).to_have_count(1)
+        expect(label).to_be_visible()
+        expect(label).to_have_text("5")
+    finally:
+        for p in phones:
+            p.close()
+
+
+def test_a_live_link_to_no_mob_shows_only_that(live_server, phone):
+    page = phone().new_page()
+    page.goto("/live/nosuchmob")
+    expect(page.locator("#live-error")).to_contain_text("No such mob")
+    expect(page.locator("#live-title")).to_have_text("Mob not found")
+    # Nothing behind it pretends to be a live mob: no counters, countdown, map or
+    # connection state ("Reconnecting…"), not even after the socket has closed.
+    page.wait_for_timeout(1500)
+    for selector in (".live-main", "#live-conn", "#big-toggle"):
+        expect(page.locator(selector)).to_be_hidden()
+    assert "Reconnecting" not in page.locator("body").inner_text()
