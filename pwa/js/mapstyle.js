@@ -134,13 +134,15 @@ const STATE_GLYPH = { open: "", full: "", done: "✓" };
 /**
  * A round task pin (divIcon) coloured by state.
  * @param {"open"|"full"|"done"|"draft"} state
- * @param {{size?: number, label?: string}} [options]
+ * @param {{size?: number, label?: string, className?: string}} [options] `className` is
+ *   added to the pin (e.g. "is-review": a deed there waits for the organizer's verdict)
  */
-export function taskIcon(state, { size = 24, label = "" } = {}) {
+export function taskIcon(state, { size = 24, label = "", className = "" } = {}) {
   const glyph = label || STATE_GLYPH[state] || "";
+  const extra = className ? ` ${escapeHtml(className)}` : "";
   return L.divIcon({
     className: "gm-task-icon",
-    html: `<span class="gm-task gm-task--${state}" style="--size:${size}px">${escapeHtml(glyph)}</span>`,
+    html: `<span class="gm-task gm-task--${state}${extra}" style="--size:${size}px">${escapeHtml(glyph)}</span>`,
     iconSize: [size, size],
     iconAnchor: [size / 2, size / 2],
     popupAnchor: [0, -size / 2],

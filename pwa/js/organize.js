@@ -278,6 +278,7 @@ const app = {
   dragging: false,
   lastSentZone: null,
   afterLogin: null,
+  reviewDeeds: [], // the flagged deeds waiting for a verdict (their tasks are marked "!")
 };
 window.goodmobOrganize = app; // for tests and debugging (no secrets: the token is not here)
 
@@ -453,6 +454,8 @@ function resetMobState() {
   app.detailsDirty = false;
   app.announcementSeqs = new Set();
   app.lastSentZone = null;
+  app.reviewDeeds = [];
+  $("review-list").innerHTML = "";
   $("announcements").innerHTML = "";
   showAlert($("mob-error"), "");
   hideZoneError();
@@ -529,7 +532,6 @@ function setMob(mob) {
   $("share-url").value = share;
   $("live-link").href = `/live/${encodeURIComponent(mob.id)}`;
   $("summary-link").href = `/s/${encodeURIComponent(mob.id)}`;
-  $("summary-link").hidden = !CLOSED_STATUSES.includes(mob.status);
   updateRun();
   updateZoneStats();
   if (statusChanged) renderTasks();
@@ -985,11 +987,14 @@ function renderTasks() {
   const editable = tasksEditable();
   const showState = app.mob && app.mob.status !== "draft";
   const size = pinSize(app.map, app.tasks.features, { min: editable ? 14 : 10, max: editable ? 28 : 22 });
+  const toReview = reviewTaskIds();
   for (const feature of app.tasks.features) {
     const [lon, lat] = feature.geometry.coordinates;
     const state = showState ? taskState(feature.properties) : "draft";
+    const review = !editable && toReview.has(feature.id);
     const marker = L.marker([lat, lon], {
-      icon: taskIcon(state, { size }),
+      icon: taskIcon(state, review ? { size: Math.max(size, 22), label: "!", className: "is-review" } : { size }),
+      zIndexOffset: review ? 1000 : 0,
       draggable: editable,
       pmIgnore: true,
       autoPan: true,
@@ -1005,7 +1010,8 @@ function renderTasks() {
         moveTask(feature, marker);
       });
     } else {
-      marker.bindTooltip(`${escapeHtml(feature.properties.label ?? "Task")}`, { direction: "top" });
+      const label = escapeHtml(feature.properties.label ?? "Task");
+      marker.bindTooltip(review ? `${label}: a deed to review` : label, { direction: "top" });
     }
     marker.addTo(app.tasksGroup);
   }
@@ -1318,11 +1324,12 @@ function updateRun() {
     time = formatCountdown(t.end_at_ms - now);
     sub = mob.action;
   } else if (phase === "finished") {
-    label = "Finished";
-    time = `${(app.counters.deeds_done ?? 0).toLocaleString()} deeds`;
+    const done = app.counters.deeds_done ?? 0;
+    label = `good deed${done === 1 ? "" : "s"} done`;
+    time = done.toLocaleString();
     sub = `Ended ${formatClock(t.end_at_ms, now)}`;
   } else if (phase === "cancelled") {
-    label = "Cancelled";
+    label = "Called off";
     time = "—";
     sub = "Participants were told.";
   }
@@ -1336,7 +1343,17 @@ function updateRun() {
   $("run-cancel").disabled = closed;
   $("announce-send").disabled = closed;
   for (const b of $$(".org-postpone button")) b.disabled = started;
-  $("controls").classList.toggle("is-closed", closed);
+  // A closed run has nothing left to control: the controls and the share box give way to
+  // the finished state and its summary link (the review queue stays: deeds can be judged).
+  $("controls").hidden = closed;
+  $("share-box").hidden = closed;
+  $("run-finished").hidden = !closed;
+  if (closed) {
+    const text = phase === "finished"
+      ? "This mob is over. Thank everyone with its summary: people, deeds and the map, no one's position."
+      : "This mob was called off. Its summary keeps what happened until then.";
+    if ($("run-finished-text").textContent !== text) $("run-finished-text").textContent = text;
+  }
 }
 
 async function startNow() {
@@ -1422,11 +1439,40 @@ const REASONS = {
   implausible_speed: "impossible speed",
 };
 
+/** The tasks of the deeds waiting for review (a deed's spot is its task's: it has no other). */
+function reviewTaskIds() {
+  return new Set(app.reviewDeeds.map((deed) => deed.task));
+}
+
+/** Centres the map on a task's spot and opens its tooltip. */
+function showTaskOnMap(taskId) {
+  const feature = app.tasks.features.find((f) => f.id === taskId);
+  if (!feature || !app.map) {
+    toast("This spot is not on the map any more.", "error");
+    return;
+  }
+  const [lon, lat] = feature.geometry.coordinates;
+  app.map.setView([lat, lon], Math.max(app.map.getZoom(), 18));
+  app.tasksGroup.eachLayer((marker) => {
+    if (marker.feature?.id === taskId) marker.openTooltip();
+  });
+}
+
+/** "N to review" → the review list (scrolled into view, focused) and the first deed's spot. */
+function jumpToReview() {
+  const section = $("review-section");
+  section.scrollIntoView({ block: "start", behavior: "smooth" });
+  section.focus({ preventScroll: true });
+  if (app.reviewDeeds.length) showTaskOnMap(app.reviewDeeds[0].task);
+}
+
 function renderReview(deeds) {
   const list = $("review-list");
   list.innerHTML = "";
+  app.reviewDeeds = deeds;
   $("review-count").textContent = String(deeds.length);
   $("review-empty").hidden = deeds.length > 0;
+  renderTasks();
   const labels = new Map(app.tasks.features.map((f) => [f.id, f.properties.label]));
   for (const deed of deeds) {
     const li = document.createElement("li");
@@ -1442,12 +1488,14 @@ function renderReview(deeds) {
         <small>${escapeHtml(deed.created_at ? formatClock(new Date(deed.created_at).getTime()) : "")}</small>
       </div>
       <div class="org-review-actions">
+        <button type="button" class="btn btn-small btn-ghost org-review-show" data-act="show">Show on map</button>
         <button type="button" class="btn btn-small btn-ghost" data-verdict="reject">Reject</button>
         <button type="button" class="btn btn-small btn-primary" data-verdict="approve">Approve</button>
       </div>`;
     for (const button of li.querySelectorAll("[data-verdict]")) {
       button.addEventListener("click", () => review(deed, button.dataset.verdict, li));
     }
+    li.querySelector('[data-act="show"]').addEventListener("click", () => showTaskOnMap(deed.task));
     list.append(li);
   }
 }
@@ -1456,6 +1504,8 @@ async function review(deed, verdict, li) {
   try {
     await call(`/api/mobs/${app.mob.id}/deeds/${deed.id}/review`, { body: { verdict } });
     li.remove();
+    app.reviewDeeds = app.reviewDeeds.filter((d) => d.id !== deed.id);
+    renderTasks();
     const left = $("review-list").children.length;
     $("review-count").textContent = String(left);
     $("review-empty").hidden = left > 0;
@@ -1552,6 +1602,7 @@ function wire() {
   $("announce-form").addEventListener("submit", announce);
   $("share-btn").addEventListener("click", share);
   $("copy-btn").addEventListener("click", copyLink);
+  $("review-jump").addEventListener("click", jumpToReview);
 
   window.addEventListener("hashchange", route);
   window.addEventListener("beforeunload", (event) => {

@@ -56,31 +56,114 @@ function renderFunnel(funnel) {
   }
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** An SVG element with attributes (and text). */
+function svgEl(name, attrs = {}, text = null) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  if (text !== null) el.textContent = text;
+  return el;
+}
+
+/**
+ * Round tick values from 0 to at least `top`: steps of 1, 2 or 5 × 10ⁿ, at most `most` + 1.
+ * `niceTicks(0)` → [0, 1]; `niceTicks(7)` → [0, 2, 4, 6, 8]; `niceTicks(130)` → [0, 50, 100, 150].
+ */
+export function niceTicks(top, most = 5) {
+  const max = Math.max(1, top);
+  const raw = max / most;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw));
+  const ticks = [];
+  for (let v = 0; v < max + step; v += step) {
+    ticks.push(v);
+    if (v >= max) break;
+  }
+  return ticks;
+}
+
+/**
+ * Deeds per minute after GO as a bar chart in inline SVG: a y axis of deeds with round ticks
+ * and grid lines, an x axis of minutes (1 = the first minute after GO), each bar's count above
+ * it. The drawing keeps its aspect ratio (no stretched text) and scales to the card's width.
+ */
 function renderChart(perMinute) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const n = Math.max(1, perMinute.length);
-  const top = Math.max(1, ...perMinute.map((m) => m.done));
-  svg.setAttribute("viewBox", `0 0 ${n * 10} 100`);
-  svg.setAttribute("preserveAspectRatio", "none");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", perMinute.map((m) => `minute ${m.minute + 1}: ${m.done}`).join(", "));
-  perMinute.forEach((m, i) => {
-    const rect = document.createElementNS(ns, "rect");
-    const h = (96 * m.done) / top;
-    rect.setAttribute("x", String(i * 10 + 1));
-    rect.setAttribute("width", "8");
-    rect.setAttribute("y", String(100 - h));
-    rect.setAttribute("height", String(h));
-    svg.append(rect);
+  const W = 640;
+  const H = 240;
+  const pad = { left: 52, right: 14, top: 16, bottom: 48 };
+  const plotW = W - pad.left - pad.right;
+  const plotH = H - pad.top - pad.bottom;
+  const minutes = perMinute.length ? perMinute : [{ minute: 0, done: 0 }];
+  const ticks = niceTicks(Math.max(0, ...minutes.map((m) => m.done)));
+  const top = ticks.at(-1);
+  const y = (v) => pad.top + plotH - (plotH * v) / top;
+  const slot = plotW / minutes.length;
+  const barW = Math.max(2, Math.min(56, slot * 0.7));
+  const every = Math.ceil(minutes.length / 16); // at most ~16 minute labels
+
+  const svg = svgEl("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    role: "img",
+    class: "sum-chart-svg",
+    "aria-label": `Deeds per minute after GO: ${minutes.map((m) => `minute ${m.minute + 1}: ${m.done}`).join(", ")}`,
   });
+  const yTicks = svgEl("g", { class: "sum-ticks-y" });
+  for (const v of ticks) {
+    const tick = svgEl("g", { class: "sum-tick-y" });
+    tick.append(
+      svgEl("line", { class: "sum-grid", x1: pad.left, x2: W - pad.right, y1: y(v), y2: y(v) }),
+      svgEl("text", { x: pad.left - 8, y: y(v), "text-anchor": "end", "dominant-baseline": "middle" }, v.toLocaleString()),
+    );
+    yTicks.append(tick);
+  }
+  svg.append(yTicks);
+
+  const bars = svgEl("g", { class: "sum-bars" });
+  const xTicks = svgEl("g", { class: "sum-ticks-x" });
+  minutes.forEach((m, i) => {
+    const cx = pad.left + slot * (i + 0.5);
+    const h = (plotH * m.done) / top;
+    const bar = svgEl("rect", { class: "sum-bar-rect", x: cx - barW / 2, width: barW, y: pad.top + plotH - h, height: h });
+    bar.append(svgEl("title", {}, `minute ${m.minute + 1}: ${m.done} deed${m.done === 1 ? "" : "s"}`));
+    bars.append(bar);
+    if (m.done > 0 && barW >= 14) {
+      bars.append(svgEl("text", { class: "sum-bar-value", x: cx, y: pad.top + plotH - h - 4, "text-anchor": "middle" }, m.done.toLocaleString()));
+    }
+    if (i % every === 0) {
+      const tick = svgEl("g", { class: "sum-tick-x" });
+      tick.append(
+        svgEl("line", { x1: cx, x2: cx, y1: pad.top + plotH, y2: pad.top + plotH + 5 }),
+        svgEl("text", { x: cx, y: pad.top + plotH + 18, "text-anchor": "middle" }, String(m.minute + 1)),
+      );
+      xTicks.append(tick);
+    }
+  });
+  svg.append(bars, xTicks);
+  svg.append(
+    svgEl("line", { class: "sum-axis-x", x1: pad.left, x2: W - pad.right, y1: pad.top + plotH, y2: pad.top + plotH }),
+    svgEl("line", { class: "sum-axis-y", x1: pad.left, x2: pad.left, y1: pad.top, y2: pad.top + plotH }),
+    svgEl("text", { class: "sum-axis-title", x: pad.left + plotW / 2, y: H - 8, "text-anchor": "middle" }, "minute after GO"),
+    svgEl("text", {
+      class: "sum-axis-title", x: 14, y: pad.top + plotH / 2, "text-anchor": "middle",
+      transform: `rotate(-90 14 ${pad.top + plotH / 2})`,
+    }, "deeds"),
+  );
   $("sum-chart").replaceChildren(svg);
 }
 
+/** The cascade in one true sentence (no "chain of 0" when nobody came through a share). */
+export function cascadeSentence(cascade) {
+  const { referred = 0, joined = 0, depth = 0 } = cascade ?? {};
+  if (!joined) return "No one has joined yet.";
+  if (!referred) return `None of the ${joined.toLocaleString()} who joined came through a shared link.`;
+  const came = `${referred.toLocaleString()} of ${joined.toLocaleString()} came through a shared link`;
+  if (depth <= 1) return `${came}, each straight from the person who shared it.`;
+  return `${came}; the longest chain of shares went ${depth} people deep (a friend of a friend${depth > 2 ? " of a friend…" : ""}).`;
+}
+
 function renderCascade(cascade) {
-  $("sum-cascade-text").textContent =
-    `${cascade.referred} of ${cascade.joined} came through a shared link; ` +
-    `the longest chain of shares is ${cascade.depth} long.`;
+  $("sum-cascade-text").textContent = cascadeSentence(cascade);
   const list = $("sum-sharers");
   list.replaceChildren();
   for (const s of cascade.sharers) {

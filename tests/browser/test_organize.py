@@ -214,8 +214,9 @@ def test_a_self_intersecting_zone_is_refused_and_shown_where_it_crosses(live_ser
     assert api(live_server.url, token, "GET", "/organizers/me/mobs", 200)["mobs"] == []
 
 
-def flagged_deed(url: str, mob_id: str) -> None:
-    """A participant confirms a deed far from its task during the action: it is flagged."""
+def flagged_deed(url: str, mob_id: str) -> dict:
+    """A participant confirms a deed far from its task during the action: it is flagged.
+    Returns the task (``{id, lat, lon, …}``) the deed was for."""
     joined = requests.post(f"{url}/api/mobs/{mob_id}/participants", json={}, timeout=10).json()
     sio = socketio.Client(reconnection=False)
     sio.connect(
@@ -247,7 +248,7 @@ def flagged_deed(url: str, mob_id: str) -> None:
             )
             if answer.get("status"):
                 assert answer["status"] == "flagged", answer
-                return
+                return ack["task"]
             assert answer.get("reason") == "not_action_phase", answer
             assert time.monotonic() < deadline, "GO never came"
             time.sleep(0.3)
@@ -388,3 +389,51 @@ def test_place_drag_and_remove_task_spots_by_hand(live_server, phone):
     expect(page.locator("#task-count")).to_have_text("1")
     left = api(live_server.url, token, "GET", f"/mobs/{mob['id']}/tasks", 200)["features"]
     assert [t["id"] for t in left] == [new["id"]]
+
+
+def test_the_review_shows_the_deeds_spot_and_a_finished_run_shows_its_summary(live_server, phone):
+    email, token = sign_up(live_server.url)
+    body = {"title": "Short clean-up", "action": "Pick up the litter around your spot",
+            "zone": PARK, "go_at": "2099-01-01T12:00:00+01:00", "duration_s": 10}  # fmt: skip
+    mob_id = api(live_server.url, token, "POST", "/mobs", 201, json=body)["id"]
+    api(live_server.url, token, "POST", f"/mobs/{mob_id}/tasks/generate", 201,
+        json={"spacing_m": 30, "kind": "litter"})  # fmt: skip
+    api(live_server.url, token, "POST", f"/mobs/{mob_id}/publish", 200)
+
+    page = phone().new_page()
+    log_in(page, email)
+    page.click(f'.org-mob-card[href="#/mob/{mob_id}"]')
+    page.locator("#run-phase").wait_for(state="visible")
+    api(live_server.url, token, "POST", f"/mobs/{mob_id}/start-now", 200, json={"lead_s": 2})
+    task = flagged_deed(live_server.url, mob_id)
+    expect(page.locator(".org-review-item")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#rc-deeds_flagged")).to_have_text("1")
+
+    # "1 to review" takes the organizer to the list (below the fold on a phone).
+    review = page.locator("#review-section")
+    expect(review).not_to_be_in_viewport()
+    page.click("#review-jump")
+    expect(review).to_be_in_viewport()
+
+    # The deed's spot is its task's position: marked on the map and shown on request.
+    expect(page.locator("#org-map .gm-task.is-review")).to_have_count(1)
+    page.locator(".org-review-item").get_by_role("button", name="Show on map").click()
+    page.wait_for_function(
+        """([lat, lon]) => {
+            const c = window.goodmobOrganize.map.getCenter();
+            return Math.abs(c.lat - lat) < 1e-5 && Math.abs(c.lng - lon) < 1e-5;
+        }""",
+        arg=[task["lat"], task["lon"]],
+    )
+
+    # The run finishes: a finished state with the summary link, no dead controls.
+    expect(page.locator("#run-phase")).to_have_attribute("data-phase", "finished", timeout=20_000)
+    expect(page.locator("#run-chip")).to_have_text("Finished")
+    assert page.locator("#run-label").inner_text().lower() != "finished"
+    expect(page.locator("#run-finished")).to_be_visible()
+    expect(page.locator("#summary-link")).to_have_attribute("href", f"/s/{mob_id}")
+    expect(page.locator("#controls")).to_be_hidden()
+    dead = page.locator('[data-pane="run"] :is(button, input, select, textarea):disabled:visible')
+    expect(dead).to_have_count(0)
+    # The flagged deed can still be reviewed after the end.
+    expect(page.locator(".org-review-item [data-verdict]")).to_have_count(2)

@@ -51,3 +51,37 @@ def test_an_unknown_mob_says_so(live_server, phone):
     page.goto("/s/nosuchmb")
     page.wait_for_selector("#sum-error", state="visible")
     assert page.text_content("#sum-error") == "There is no such mob."
+
+
+def test_the_summary_says_true_things_without_shares_and_draws_a_chart_with_axes(
+    live_server, rest, phone
+):
+    mob = rest.published_mob(spacing_m=40)  # lasts 2 minutes: two bars, both 0 so far
+    api = f"{live_server.url}/api/mobs/{mob['id']}"
+    for _ in range(2):  # two people joined, neither through a shared link
+        assert requests.post(f"{api}/participants", json={}, timeout=10).status_code == 201
+    minutes = requests.get(f"{api}/public-summary", timeout=10).json()["per_minute"]
+    assert len(minutes) == 2
+
+    page = phone().new_page()
+    page.goto(f"/s/{mob['id']}")
+    page.wait_for_function("() => document.getElementById('sum-title').textContent !== 'Loading…'")
+    cascade = page.text_content("#sum-cascade-text")
+    assert "0 long" not in cascade and "chain" not in cascade, cascade
+    assert cascade == "None of the 2 who joined came through a shared link."
+
+    chart = page.locator("#sum-chart svg")
+    assert chart.locator("rect.sum-bar-rect").count() == 2
+    assert chart.locator("line.sum-axis-x").count() == 1
+    assert chart.locator("line.sum-axis-y").count() == 1
+    x_ticks = chart.locator(".sum-tick-x text").all_text_contents()
+    y_ticks = chart.locator(".sum-tick-y text").all_text_contents()
+    assert x_ticks == ["1", "2"], x_ticks
+    assert y_ticks[0] == "0" and len(y_ticks) >= 2, y_ticks
+    labels = chart.locator("text.sum-axis-title").all_text_contents()
+    assert labels == ["minute after GO", "deeds"], labels
+    # The chart's text is not stretched: the drawing keeps its aspect ratio.
+    assert chart.get_attribute("preserveAspectRatio") != "none"
+
+    # The page has the app's icon, like every other page.
+    assert page.locator('head link[rel="icon"]').get_attribute("href") == "/icons/icon.svg"
