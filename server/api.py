@@ -386,7 +386,6 @@ def tasks_feature_collection(session, mob: Mob) -> dict:
             Task.label,
             Task.prompt,
             Task.capacity,
-            Task.assigned,
             Task.status,
             func.ST_X(Task.point),
             func.ST_Y(Task.point),

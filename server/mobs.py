@@ -469,7 +469,6 @@ def task_feature(task: Task, deeds_done: int | None = None) -> dict:
         task.label,
         task.prompt,
         task.capacity,
-        task.assigned,
         task.status,
         point.x,
         point.y,
@@ -478,9 +477,13 @@ def task_feature(task: Task, deeds_done: int | None = None) -> dict:
 
 
 def task_feature_of(
-    task_id, kind, label, prompt, capacity, assigned, status, lon, lat, deeds_done=None
+    task_id, kind, label, prompt, capacity, status, lon, lat, deeds_done=None
 ) -> dict:
-    """A task as a GeoJSON feature, from its fields (``task_feature`` from an ORM task)."""
+    """A task as a GeoJSON feature, from its fields (``task_feature`` from an ORM task).
+
+    Never how many hold it: with few people a holder count is a location oracle (a first fix
+    claims the nearest free task; see docs/SECURITY.md, issue 15 §1). Only the holder is
+    told their task; everyone else sees open, closed and deeds done."""
     feature = {
         "type": "Feature",
         "id": task_id,
@@ -491,7 +494,6 @@ def task_feature_of(
             "label": label,
             "prompt": prompt,
             "capacity": capacity,
-            "assigned": assigned,
             "status": status,
         },
     }

@@ -249,11 +249,11 @@ def _emit_tasks(session, mob: Mob) -> None:
 def push_tasks(mob: Mob | str, session=None) -> None:
     """Push the tasks to the live and organizer rooms at most once per TASKS_MIN_INTERVAL_S.
 
-    Call after a commit that may change a task's state (a claim, a deed, a review, a
-    re-match); ``mob`` is the mob or its id. As in ``push_stats``, a change inside the quiet
+    Call after a commit that changes a task or its deed count (an organizer's edit, a deed,
+    a review); ``mob`` is the mob or its id. As in ``push_stats``, a change inside the quiet
     interval schedules one trailing push that reads the tasks afresh, so the last change is
-    always pushed. No participant or position is in it: tasks with their holder and deed
-    counts only.
+    always pushed. No participant, position or holder count is in it: tasks with their
+    state (open, closed) and deed counts only.
     """
 
     def now_push() -> None:
@@ -416,8 +416,7 @@ class ParticipantNamespace(Namespace):
         )
         if changed is not None:  # written: counters and tasks may have moved
             db_session().commit()  # (on a conflict it was written in the request's session)
-            push_stats(changed)
-            push_tasks(changed)  # a claim or a release changes a task's state
+            push_stats(changed)  # (no tasks push: who holds a task is never in it)
         if "error" not in ack:  # the mob's counters ride on the ack when they changed
             stats = phonestats.state(current_app).for_ack(sid, mob_id)
             if stats is not None:
@@ -654,9 +653,8 @@ def notify_task_assigned(session, moved) -> None:
             namespace="/participant",
         )
     metrics.event_emitted("task_assigned", len(moved))
-    first = session.get(Participant, moved[0][0]) if moved else None
-    if first is not None:  # the re-matched tasks changed state: tell the live map
-        push_tasks(first.mob, session)
+    # No tasks push: a re-match changes no one's view but the re-matched phone's (who holds
+    # which task is never shown to anyone else, docs/SECURITY.md issue 15 §1).
 
 
 def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:

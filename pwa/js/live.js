@@ -249,7 +249,7 @@ class LivePage {
     for (const f of collection.features) counts[taskState(f.properties ?? {})] += 1;
     const total = collection.features.length;
     $("live-tasks-summary").textContent = total
-      ? `${total} task spot${total === 1 ? "" : "s"}: ${counts.done} done · ${counts.full} taken · ${counts.open} open`
+      ? `${total} task spot${total === 1 ? "" : "s"}: ${counts.done} done · ${counts.full} closed · ${counts.open} open`
       : "";
   }
 

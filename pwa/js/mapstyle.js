@@ -119,13 +119,14 @@ export function zoneLayer(geometry, extra = {}) {
 
 /**
  * The spectator state of a task feature's properties: "done" when at least one deed was
- * counted there, "full" when its places are taken (or it is closed), else "open".
- * @param {{capacity?: number, assigned?: number, status?: string, deeds_done?: number}} p
+ * counted there, "full" (drawn as closed) when the organizer closed it, else "open". Whether
+ * someone holds a task is never sent (it would tell where a lone participant is).
+ * @param {{status?: string, deeds_done?: number}} p
  * @returns {"open"|"full"|"done"}
  */
 export function taskState(p) {
   if ((p.deeds_done ?? 0) > 0) return "done";
-  if (p.status === "closed" || (p.assigned ?? 0) >= (p.capacity ?? 1)) return "full";
+  if (p.status === "closed") return "full";
   return "open";
 }
 
@@ -176,7 +177,7 @@ export function tasksLayer(collection, { size = 24, tooltip = true } = {}) {
 }
 
 function taskSummary(p, state) {
-  const words = { open: "open", full: "all places taken", done: "done" };
+  const words = { open: "open", full: "closed", done: "done" };
   const done = p.deeds_done ? ` · ${p.deeds_done} deed${p.deeds_done === 1 ? "" : "s"}` : "";
   return `${escapeHtml(p.label ?? "Task")} — ${words[state]}${done}`;
 }

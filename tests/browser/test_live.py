@@ -165,13 +165,15 @@ def test_the_live_map_shows_counters_and_crowd_cells_but_no_ones_position(live_s
         expect(page.locator("#live-map .gm-task")).not_to_have_count(0)
         # Five people in one cell: a crowd cell, drawn from the server's outline.
         expect(page.locator("path.gm-density")).to_have_count(1)
-        expect(page.locator("#live-map .gm-task--full")).to_have_count(5)
+        # Nobody can tell which tasks the five hold (issue 15 §1): no task shows as taken.
+        expect(page.locator("#live-map .gm-task--full")).to_have_count(0)
+        expect(page.locator("#live-tasks-summary")).to_contain_text("0 done · 0 closed")
 
         # A sixth arrives while the page watches: the counters move live.
         phones[5].report(*fixes[5])
         expect(page.locator("#c-in_zone")).to_have_text("6")
         expect(page.locator("#c-matched")).to_have_text("6")
-        expect(page.locator("#live-map .gm-task--full")).to_have_count(6)
+        expect(page.locator("#live-map .gm-task--full")).to_have_count(0)
     finally:
         for p in phones:
             p.close()
@@ -273,7 +275,7 @@ def test_tasks_reviews_pledges_funnel_and_cascade_follow_on_the_live_map(live_se
         expect(page.locator("#c-joined")).to_have_text("3")
         expect(page.locator("#c-viewed")).to_have_text("5")
         expect(page.locator("#c-matched")).to_have_text("3")
-        expect(page.locator("#live-map .gm-task--full")).to_have_count(3)
+        expect(page.locator("#live-map .gm-task--full")).to_have_count(0)  # held: not shown
         expect(page.locator("#live-pledges-text")).to_have_text("Sponsors give €0.50 per good deed")
         expect(page.locator("#live-cascade-text")).to_contain_text(
             "2 of 3 came through a shared link · chains 2 deep"

@@ -290,3 +290,90 @@ def test_a_real_server_logs_no_position_and_no_token(tmp_path):
     assert re.search(r"goodmob.access .*GET /api/mobs 200", output), "the access log is on"
     for secret in ("52.5318", "13.4001", joined["token"], token):
         assert secret not in output, f"{secret[:12]}… is in the server's output"
+
+
+# --- issue 15 §1: which task a participant holds is theirs alone ---------------------------
+
+
+def task_collections(payload) -> list[list[dict]]:
+    """The task features of every GeoJSON FeatureCollection of tasks inside ``payload``."""
+    found = []
+    if isinstance(payload, dict):
+        features = payload.get("features")
+        if payload.get("type") == "FeatureCollection" and isinstance(features, list):
+            found.append([f for f in features if f.get("geometry", {}).get("type") == "Point"])
+        for value in payload.values():
+            found += task_collections(value)
+    elif isinstance(payload, list):
+        for value in payload:
+            found += task_collections(value)
+    return found
+
+
+def look_of(feature: dict) -> str:
+    """What a task shows besides its name: equal for tasks that nobody can tell apart."""
+    names = ("id", "task_id", "label")
+    props = {k: v for k, v in feature.get("properties", {}).items() if k not in names}
+    return json.dumps(props, sort_keys=True)
+
+
+def test_no_one_but_the_holder_can_tell_which_task_a_lone_participant_holds(app, client, db):
+    """One participant (the worst case: no crowd to hide in) claims the nearest task. Every
+    answer an anonymous caller or the organizer gets (REST, /live and /organizer snapshots and
+    pushes, the organizer's own edits) shows every open task alike; the organizer then closes
+    the held task (the re-match uses the latest fix) and reads again: still nothing."""
+    organizer = make_organizer(client)
+    mob_id = make_published_mob(client, organizer, spacing_m=40)["id"]
+    spectator = socketio.test_client(app, namespace=LIVE)
+    watcher = socketio.test_client(app, namespace="/organizer", auth={"token": organizer})
+    seen = [
+        spectator.emit("watch_mob", {"mob": mob_id}, namespace=LIVE, callback=True),
+        watcher.emit("watch_mob", {"mob": mob_id}, namespace="/organizer", callback=True),
+    ]
+    token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
+    phone = socketio.test_client(app, namespace=P, auth={"token": token})
+    phone.emit("join_mob", {"mob": mob_id}, namespace=P, callback=True)
+    fix = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
+    held = phone.emit("report_location", fix, namespace=P, callback=True)["task"]["id"]
+
+    def read_all() -> list:
+        answers = [
+            spectator.emit("watch_mob", {"mob": mob_id}, namespace=LIVE, callback=True),
+            watcher.emit("watch_mob", {"mob": mob_id}, namespace="/organizer", callback=True),
+        ]
+        for route in public_get_routes(app):
+            url = route.replace("<mob_id>", mob_id)
+            answers.append(client.get(url).get_json(silent=True))
+            answers.append(client.get(url, headers=auth(organizer)).get_json(silent=True))
+        answers.append(client.get("/api/organizers/me/mobs", headers=auth(organizer)).get_json())
+        answers += [e["args"] for e in spectator.get_received(LIVE)]
+        answers += [e["args"] for e in watcher.get_received("/organizer")]
+        return answers
+
+    def assert_alike(answers, closed=()):
+        collections = [c for a in answers for c in task_collections(a)]
+        assert collections, "no tasks were read: the check saw nothing"
+        for features in collections:
+            open_looks = {look_of(f) for f in features if f["id"] not in closed}
+            assert len(open_looks) == 1, open_looks  # the held task looks like any other
+
+    seen += read_all()
+    assert_alike(seen)
+    # The organizer closes the held task: the phone is re-matched from its latest fix.
+    r = client.patch(
+        f"/api/mobs/{mob_id}/tasks/{held}", json={"status": "closed"}, headers=auth(organizer)
+    )
+    assert r.status_code == 200
+    moved = [e for e in phone.get_received(P) if e["name"] == "task_assigned"]
+    now_held = moved[-1]["args"][0]["task"]["id"]
+    assert now_held != held
+    # Any edit's answer to the organizer shows no more than the collection does.
+    edit = client.patch(
+        f"/api/mobs/{mob_id}/tasks/{now_held}", json={"label": "Gate"}, headers=auth(organizer)
+    ).get_json()
+    assert_alike([r.get_json(), edit, *read_all()], closed={held})
+    assert not any("assigned" in f["properties"] for f in [r.get_json(), edit]), (
+        "an edit's answer carries a holder count"
+    )
+    for sc, ns in ((phone, P), (spectator, LIVE), (watcher, "/organizer")):
+        sc.disconnect(ns)

@@ -3,6 +3,7 @@
 from shapely.geometry import Point, shape
 
 import geo
+from server.models import Task
 from tests.factories import PARK, auth, make_mob, make_organizer
 
 
@@ -148,8 +149,9 @@ def test_closing_a_task_re_matches_its_holders(app, client, db):
     r = client.patch(f"/api/mobs/{mob['id']}/tasks/{task_id}", json={"status": "closed"},
                      headers=auth(token))  # fmt: skip
     assert r.status_code == 200
-    assert r.get_json()["properties"] == {**r.get_json()["properties"], "status": "closed",
-                                          "assigned": 0}  # fmt: skip
+    assert r.get_json()["properties"]["status"] == "closed"
+    assert "assigned" not in r.get_json()["properties"]  # never shown (issue 15 §1)
+    assert db.get(Task, task_id).assigned == 0
     for sc, _ in holders:
         [pushed] = [e for e in sc.get_received("/participant") if e["name"] == "task_assigned"]
         assert pushed["args"][0]["task"]["id"] != task_id
@@ -165,7 +167,8 @@ def test_lowering_capacity_frees_the_latest_holders(app, client, db):
     r = client.patch(f"/api/mobs/{mob['id']}/tasks/{task_id}", json={"capacity": 1},
                      headers=auth(token))  # fmt: skip
     assert r.get_json()["properties"]["capacity"] == 1
-    assert r.get_json()["properties"]["assigned"] == 1
+    assert "assigned" not in r.get_json()["properties"]  # never shown (issue 15 §1)
+    assert db.get(Task, task_id).assigned == 1
     moved = [
         [e for e in sc.get_received("/participant") if e["name"] == "task_assigned"]
         for sc, _ in holders
