@@ -75,7 +75,6 @@ class Settings:
     participant_token_max_age_s: int = 2 * 24 * 3600
     location_max_accuracy_m: float = 100.0
     location_max_speed_mps: float = 15.0
-    match_near_zone_m: float = 50.0
     deed_radius_m: float = 30.0
     deed_grace_s: int = 120
     stats_min_interval_s: float = 0.5

@@ -13,7 +13,7 @@ from server.app import db_session
 from server.errors import ApiError
 from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
 from server.openapi import openapi_document
-from server.realtime import notify_task_assigned, push_stats, push_tasks
+from server.realtime import notify_deed_reviewed, notify_task_assigned, push_stats, push_tasks
 from server.validate import (
     get_bool,
     get_int,
@@ -604,6 +604,7 @@ def review_deed(mob_id: str, deed_id: int):
     verdict = get_str(data, "verdict", max_len=10)
     deed = participants.review_deed(session, mob, deed_id, verdict, datetime.now(UTC))
     session.commit()
+    notify_deed_reviewed(mob, deed)  # the deed's owner sees the verdict on their phone
     push_stats(mob)  # the counters (and pledge totals) moved: live pages update
     push_tasks(mob)  # an approved deed counts for its task
     return jsonify(_deed_json(deed))

@@ -50,6 +50,8 @@ __all__ = [
     "report_location_by_id",
     "confirm_deed",
     "review_deed",
+    "deed_state",
+    "deeds_of",
     "holders_of",
     "rematch",
     "counters",
@@ -419,15 +421,20 @@ def holders_of(session: Session, task_id: int) -> list[int]:
 def rematch(
     session: Session, mob: Mob, participant_ids: list[int]
 ) -> list[tuple[int, Task | None]]:
-    """Match again the participants whose task was removed or closed (from their last fix)."""
+    """Match again the participants whose task was removed or closed (from their last fix);
+    as for a location report, a task is claimed only by someone inside the zone (the others
+    lose theirs and claim one when they step in)."""
     results = []
     for participant in session.scalars(
         select(Participant).where(Participant.id.in_(participant_ids)).order_by(Participant.id)
     ):
         task = None
         positions.overlay(participant)
-        if participant.lat is not None:
-            task = _ensure_task(session, participant, mob)
+        if participant.lat is not None and participant.zone_state == "inside":
+            task = _ensure_task(session, participant, mob)  # claimed only from inside
+        elif participant.task_id is not None:
+            _release(_Sql.of_session(session), participant.task_id)
+            participant.task_id = None
         results.append((participant.id, task))
     return results
 
@@ -505,7 +512,7 @@ def report_location(
     if fix.state == "inside" and participant.entered_zone_at is None:
         participant.entered_zone_at = now
     task = None
-    if fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m:
+    if fix.state == "inside":  # a task is claimed only from inside the zone
         task = _ensure_task(session, participant, mob)
     elif participant.task_id is not None:
         task = session.get(Task, participant.task_id)
@@ -858,7 +865,7 @@ def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
         return ack, row.mob_id
     sql = _Sql.of_dbapi(raw, engine.dialect)
     fix = _zone_status(_zone(sql, row.mob_pk, row.mob_updated_at), lon, lat, accuracy_m)
-    wants_task = fix.state == "inside" or fix.distance_m <= settings.match_near_zone_m
+    wants_task = fix.state == "inside"  # a task is claimed only from inside the zone
     unchanged = (
         fix.state == row.zone_state
         and (fix.state != "inside" or row.entered_zone)
@@ -1049,6 +1056,24 @@ def review_deed(session: Session, mob: Mob, deed_pk: int, verdict: str, now: dat
     if not done:
         raise ApiError(409, "deed_not_flagged", f"The deed is {deed.status}, not flagged.")
     return deed
+
+
+def deed_state(deed: Deed) -> dict:
+    """What a deed's owner is told about it: ``{deed_id, status, accepted}``."""
+    return {
+        "deed_id": deed.deed_id,
+        "status": deed.status,
+        "accepted": deed.status in COUNTED_DEED_STATUSES,
+    }
+
+
+def deeds_of(session: Session, participant: Participant) -> list[dict]:
+    """The participant's own deeds, oldest first, with their status now (a flagged deed's
+    verdict included) and why it was flagged."""
+    deeds = session.scalars(
+        select(Deed).where(Deed.participant_id == participant.id).order_by(Deed.id)
+    )
+    return [{**deed_state(d), "reason": d.reason} for d in deeds]
 
 
 PARTICIPANT_COUNTERS = ("joined", "in_zone", "matched")

@@ -40,6 +40,7 @@ __all__ = [
     "push_tasks",
     "notify_task_assigned",
     "notify_task_ids",
+    "notify_deed_reviewed",
     "emit_mob_event",
     "in_flight",
     "snapshot",
@@ -619,6 +620,8 @@ def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
         },
         "task": participants.task_json(task, participant) if task else None,
         "counters": _recent_counters(mob) or participants.counters(session, mob),
+        "deeds": participants.deeds_of(session, participant),
+        "announcements": timeline.recent_announcements(session, mob),
         "missed": timeline.missed_events(session, mob, last_seq),
     }
 
@@ -638,6 +641,7 @@ def spectator_snapshot(mob: Mob, last_seq=None) -> dict:
         "tasks": tasks_feature_collection(session, mob),
         "counters": participants.counters(session, mob),
         "density": density.density_json(session, mob, s),
+        "announcements": timeline.recent_announcements(session, mob),
         "missed": timeline.missed_events(session, mob, last_seq),
     }
 
@@ -655,6 +659,19 @@ def notify_task_assigned(session, moved) -> None:
     metrics.event_emitted("task_assigned", len(moved))
     # No tasks push: a re-match changes no one's view but the re-matched phone's (who holds
     # which task is never shown to anyone else, docs/SECURITY.md issue 15 §1).
+
+
+def notify_deed_reviewed(mob: Mob, deed) -> None:
+    """Tell a deed's owner the organizer's verdict (``deed_reviewed``), on their own room
+    only. Personal, like ``task_assigned``: it carries no mob sequence number; a phone that
+    missed it finds the verdict in its next ``join_mob`` snapshot (``deeds``)."""
+    socketio.emit(
+        "deed_reviewed",
+        {"mob": mob.id, **participants.deed_state(deed)},
+        to=f"participant:{deed.participant_id}",
+        namespace="/participant",
+    )
+    metrics.event_emitted("deed_reviewed", 1)
 
 
 def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:

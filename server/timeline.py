@@ -28,6 +28,8 @@ __all__ = [
     "timeline_json",
     "record_event",
     "missed_events",
+    "SNAPSHOT_ANNOUNCEMENTS",
+    "recent_announcements",
     "start_now",
     "postpone",
     "announce",
@@ -41,6 +43,8 @@ _ORDER = ("draft", "published", "gathering", "countdown", "action", "finished")
 _RANK = {name: i for i, name in enumerate(_ORDER)}
 # Keep the event log short: trim it once every this many events.
 _TRIM_EVERY = 20
+#: Announcements a join or watch snapshot carries (the latest ones still in the event log).
+SNAPSHOT_ANNOUNCEMENTS = 5
 
 
 def ms(value: datetime) -> int:
@@ -146,6 +150,21 @@ def missed_events(session: Session, mob: Mob, last_seq) -> list[dict] | None:
     if len(rows) != mob.event_seq - last_seq:
         return None
     return [{"event": name, "data": payload} for name, payload in rows]
+
+
+def recent_announcements(
+    session: Session, mob: Mob, limit: int = SNAPSHOT_ANNOUNCEMENTS
+) -> list[dict]:
+    """The mob's latest ``limit`` announcements still in the event log, oldest first (each
+    the ``announcement`` event's payload: ``{mob, seq, text, at_ms}``), so a page opened
+    after the organizer spoke still shows what was said."""
+    rows = session.scalars(
+        select(MobEvent.payload)
+        .where(MobEvent.mob_pk == mob.pk, MobEvent.event == "announcement")
+        .order_by(MobEvent.seq.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
 
 
 def install(session_factory, emit) -> None:

@@ -112,6 +112,8 @@ class LivePage {
     this.setCounters(snap.counters ?? {});
     this.setTasks(snap.tasks);
     this.setDensity(snap.density);
+    const latest = snap.announcements?.at(-1); // said before this page opened
+    if (latest) this.showAnnouncement(latest.text, { quiet: true });
     $("live-error").hidden = true;
     this.loadGrowth();
   }
@@ -269,11 +271,11 @@ class LivePage {
     }
   }
 
-  showAnnouncement(text) {
+  showAnnouncement(text, { quiet = false } = {}) {
     if (!text) return;
     $("live-announcement-text").textContent = text;
     $("live-announcement").hidden = false;
-    flash($("live-announcement"));
+    if (!quiet) flash($("live-announcement"));
   }
 
   /** Redraws the phase chip and the countdown from the server-clock estimate. */

@@ -1220,6 +1220,7 @@ function connect() {
         renderTasks();
       }
       setDensity(snap.density);
+      for (const said of snap.announcements ?? []) addAnnouncement(said); // oldest first
       for (const missed of snap.missed ?? []) {
         if (missed.event === "announcement") addAnnouncement(missed.data);
       }

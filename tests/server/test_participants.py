@@ -292,3 +292,70 @@ def test_a_report_survives_its_kept_connection_dying(app, client, db, mob):
     assert "error" not in ack, ack
     assert ack["zone"] == "inside" and ack["task"]["id"] == first["task"]["id"]
     assert kept.idle and dead not in kept.idle and kept.count == len(kept.idle)
+
+
+# 9 m south of the park's southern edge: outside it, even with an 8 m accuracy circle.
+NEAR_OUTSIDE_9M = (52.530578, 13.400465)
+
+
+def test_a_task_is_claimed_only_from_inside_the_zone(app, client, mob):
+    """One rule for the phone, the counters and the funnel (issue 17, item 1): a phone
+    outside the zone, however near, gets no task; stepping in claims one."""
+    sc = connect(app, join(client, mob["id"])["token"])
+    emit(sc, "join_mob", {"mob": mob["id"]})
+    ack = report(sc, *NEAR_OUTSIDE_9M, accuracy_m=8)
+    assert ack["zone"] == "outside" and 5 < ack["distance_m"] < 15
+    assert ack["task"] is None
+    counters = client.get(f"/api/mobs/{mob['id']}").get_json()["counters"]
+    assert counters["in_zone"] == 0 and counters["matched"] == 0
+    # At the edge (the accuracy circle crosses the boundary): no task either.
+    edge = report(sc, 52.53061, 13.400465, accuracy_m=8)
+    assert edge["zone"] == "uncertain" and edge["task"] is None
+    ack = report(sc, 52.53073, 13.400465, accuracy_m=3)  # 13 m on: 8 m inside
+    assert ack["zone"] == "inside" and ack["task"] is not None
+    counters = client.get(f"/api/mobs/{mob['id']}").get_json()["counters"]
+    assert counters["in_zone"] == 1 and counters["matched"] == 1
+    funnel = client.get(f"/api/mobs/{mob['id']}/funnel").get_json()
+    assert funnel["in_zone"] >= funnel["matched"] == 1
+
+
+def test_the_review_verdict_goes_to_the_deeds_owner_only_and_comes_back_in_the_snapshot(
+    app, client, db, mob
+):
+    """A flagged deed's verdict is pushed to its owner's socket (``deed_reviewed``, not
+    numbered: it is personal) and carried by the owner's next snapshot (issue 17, item 4)."""
+    start_action(db, mob["id"])
+    owner = connect(app, join(client, mob["id"])["token"])
+    other = connect(app, join(client, mob["id"])["token"])
+    for sc in (owner, other):
+        emit(sc, "join_mob", {"mob": mob["id"]})
+    task = report(owner, *INSIDE)["task"]
+    report(other, *INSIDE)
+    far = {"deed_id": str(uuid.uuid4()), "task": task["id"], "lat": task["lat"] - 0.0018,
+           "lon": task["lon"], "accuracy_m": 10}  # fmt: skip
+    assert emit(owner, "confirm_deed", far)["status"] == "flagged"
+    snap = emit(owner, "join_mob", {"mob": mob["id"]})
+    assert snap["deeds"] == [{"deed_id": far["deed_id"], "status": "flagged", "accepted": False,
+                              "reason": snap["deeds"][0]["reason"]}]  # fmt: skip
+    owner.get_received(NS)
+    other.get_received(NS)
+    queue = client.get(
+        f"/api/mobs/{mob['id']}/deeds?status=flagged", headers=auth(mob["token"])
+    ).get_json()["deeds"]
+    r = client.post(
+        f"/api/mobs/{mob['id']}/deeds/{queue[0]['id']}/review",
+        json={"verdict": "approve"},
+        headers=auth(mob["token"]),
+    )
+    assert r.status_code == 200
+    pushed = [e["args"][0] for e in owner.get_received(NS) if e["name"] == "deed_reviewed"]
+    assert pushed == [{"mob": mob["id"], "deed_id": far["deed_id"], "status": "approved",
+                       "accepted": True}]  # fmt: skip
+    assert not [e for e in other.get_received(NS) if e["name"] == "deed_reviewed"]
+    # Missed (the phone was offline): the next snapshot carries it.
+    later = connect(app, join(client, mob["id"])["token"])
+    assert emit(later, "join_mob", {"mob": mob["id"]})["deeds"] == []
+    snap = emit(owner, "join_mob", {"mob": mob["id"]})
+    assert [(d["deed_id"], d["status"], d["accepted"]) for d in snap["deeds"]] == [
+        (far["deed_id"], "approved", True)
+    ]

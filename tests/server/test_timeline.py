@@ -330,3 +330,33 @@ def test_countdown_rebalance_leaves_arrived_people_alone(app, client, db):
     tick(app, db)
     db.expire_all()
     assert [db.get(Participant, pid).task_id for pid in pids] == [t1, t2]
+
+
+def test_snapshots_carry_the_latest_announcements(app, client, db, mob):
+    """Someone who opens a page after the organizer spoke still reads it (issue 17, item 5):
+    the join and watch snapshots carry the last few announcements, oldest first."""
+    h = auth(mob["token"])
+    url = f"/api/mobs/{mob['id']}/announcements"
+    texts = [f"Message {i}" for i in range(7)]
+    for text in texts:
+        assert client.post(url, json={"text": text}, headers=h).status_code == 201
+    # Other numbered events in between are not announcements.
+    client.post(f"/api/mobs/{mob['id']}/start-now", json={"lead_s": 60}, headers=h)
+    wanted = texts[-timeline.SNAPSHOT_ANNOUNCEMENTS :]
+
+    sc = join(client, app, mob["id"])
+    snap = sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    assert [a["text"] for a in snap["announcements"]] == wanted
+    assert all(a["mob"] == mob["id"] and a["seq"] and a["at_ms"] for a in snap["announcements"])
+    live = socketio.test_client(app, namespace=LIVE)
+    snap = live.emit("watch_mob", {"mob": mob["id"]}, namespace=LIVE, callback=True)
+    assert [a["text"] for a in snap["announcements"]] == wanted
+    org = socketio.test_client(app, namespace=ORG, auth={"token": mob["token"]})
+    snap = org.emit("watch_mob", {"mob": mob["id"]}, namespace=ORG, callback=True)
+    assert [a["text"] for a in snap["announcements"]] == wanted
+
+
+def test_a_mob_without_announcements_has_an_empty_list(app, client, mob):
+    sc = join(client, app, mob["id"])
+    snap = sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
+    assert snap["announcements"] == []
