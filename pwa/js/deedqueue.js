@@ -120,6 +120,22 @@ export class DeedQueue {
     return record;
   }
 
+  /**
+   * Records the organizer's verdict on a flagged deed (`deed_reviewed`, or the snapshot's
+   * `deeds`): its answer takes the new `status` and `accepted`. Resolves to the record, or
+   * null when this phone has no settled deed of that id; unchanged when already known.
+   */
+  async review(deedId, { status, accepted }) {
+    const store = await this.#store;
+    const record = await store.get(deedId);
+    if (!record || record.state !== "settled") return null;
+    if (record.answer?.status === status) return record;
+    record.answer = { ...record.answer, status, accepted: Boolean(accepted), reviewed: true };
+    await store.put(record);
+    this.#onChange({ ...record });
+    return record;
+  }
+
   /** The records of a mob (all mobs when omitted), oldest first. */
   async list(mob = undefined) {
     const store = await this.#store;

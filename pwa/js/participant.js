@@ -42,6 +42,8 @@ const mobId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
 const AT_SPOT_M = 12; // closer than this (plus accuracy, capped) counts as "at your spot"
 const REPORT_MIN_MOVE_M = 3;
 const REPORT_MAX_QUIET_MS = 15000;
+const WALK_MPS = 1.3; // a brisk walk: how long the way to the zone takes
+const DEED_MARGIN_MS = 20000; // time to find a spot and do the deed once in the zone
 
 // --- saved state (localStorage) ------------------------------------------------------------
 
@@ -89,6 +91,7 @@ const state = {
   go: null, // {lateMs, via} once fired
   deed: null, // this mob's latest outbox record
   announcement: null,
+  announcementSeq: 0,
   heading: null,
   pledges: null, // live pledge totals (GET …/pledges/totals, then every stats event)
 };
@@ -240,7 +243,15 @@ function fireGo({ lateMs, via }) {
   beep(1175, 0.45, 0.45);
   keepAwake(true);
   render();
+  focusGo();
   return true;
+}
+
+/** Moves focus onto the GO screen: Done when there is one, else the GO word. */
+function focusGo() {
+  const done = $("done-btn");
+  const target = !done.hidden && !done.disabled ? done : $("go-word");
+  target.focus({ preventScroll: true });
 }
 
 /** Arms the local GO timer on the synced clock for the current timeline version. */
@@ -320,6 +331,20 @@ function onPositionError(error) {
   render();
 }
 
+/** "Try again" after the location was blocked: ask the browser again. */
+function retryLocation() {
+  if (state.watchId !== undefined) navigator.geolocation.clearWatch(state.watchId);
+  state.watchId = undefined;
+  state.geoError = null;
+  render();
+  watchLocation();
+}
+
+function stopLocation() {
+  if (state.watchId !== undefined) navigator.geolocation?.clearWatch(state.watchId);
+  state.watchId = null; // never again for this page: the mob is over
+}
+
 function watchLocation() {
   if (state.watchId !== undefined || !("geolocation" in navigator)) return;
   state.watchId = navigator.geolocation.watchPosition(onPosition, onPositionError, {
@@ -394,6 +419,14 @@ function applySnapshot(snap) {
   setTask(snap.task ?? null);
   state.counters = snap.counters ?? state.counters;
   if (snap.me?.zone && !state.zone) state.zone = { state: snap.me.zone };
+  const said = snap.announcements?.at(-1); // said before this page opened (or while away)
+  if (said && (said.seq ?? 0) > state.announcementSeq) {
+    state.announcement = said.text;
+    state.announcementSeq = said.seq ?? 0;
+  }
+  for (const deed of snap.deeds ?? []) {
+    if (["approved", "rejected"].includes(deed.status)) queue.review(deed.deed_id, deed);
+  }
   if (state.session) {
     state.session.snapshot = {
       mob: state.mob, timeline: state.timeline, phase: state.phase, me: state.me,
@@ -401,6 +434,7 @@ function applySnapshot(snap) {
     };
     saved.save(state.session);
   }
+  if (state.phase === "cancelled") stopLocation();
   armGo();
   reportLocation(true);
   queue.flush(mobId);
@@ -419,7 +453,10 @@ function onEvent(name, data) {
       // The local timer should have fired already; this covers a lost timeline or a sleep.
       fireGo({ lateMs: Math.max(0, serverNow() - (data.at_ms ?? state.timeline?.go_at_ms ?? serverNow())), via: "event" });
     }
-    if (data.phase === "cancelled") armGo();
+    if (data.phase === "cancelled") {
+      armGo();
+      stopLocation();
+    }
   } else if (name === "stats") {
     const { mob: _m, seq: _s, pledges, ...counters } = data;
     state.counters = { ...state.counters, ...counters };
@@ -427,8 +464,13 @@ function onEvent(name, data) {
   } else if (name === "task_assigned") {
     setTask(data.task);
     toast(data.task ? "You have a new spot" : "Your spot was removed — looking for another");
+  } else if (name === "deed_reviewed") {
+    queue.review(data.deed_id, data).then((record) => {
+      if (record) toast(data.accepted ? "The organizer approved your deed" : "The organizer reviewed your deed");
+    });
   } else if (name === "announcement") {
     state.announcement = data.text;
+    state.announcementSeq = Math.max(state.announcementSeq, data.seq ?? 0);
     vibrate([80, 60, 80]);
     beep(660, 0.12, 0.25);
   }
@@ -536,7 +578,7 @@ function renderClock(phase) {
   let label = "GO in";
   let value = formatCountdown(left);
   let sub = `at ${formatClock(t.go_at_ms, now)}`;
-  if (phase === "gathering") sub += " · walk to your spot now";
+  if (phase === "gathering") sub += ` · ${gatheringHint()}`;
   else if (phase === "published") sub += ` · gather from ${formatClock(t.gather_at_ms, now)}`;
   if (phase === "countdown") {
     label = "Get ready";
@@ -561,6 +603,14 @@ function renderClock(phase) {
   }
   if (t.rehearsal && !["finished", "cancelled"].includes(phase)) sub += " · rehearsal, nothing counts";
   for (const el of document.querySelectorAll("[data-clock=sub]")) el.textContent = sub;
+}
+
+/** What to do while the mob gathers: only a phone with a spot is sent to it. */
+function gatheringHint() {
+  if (!state.session) return "gathering now: join to get a spot";
+  if (state.task) return "walk to your spot now";
+  if (state.zone?.state === "outside" || state.zone?.state === "uncertain") return "walk into the zone now";
+  return "gathering now";
 }
 
 function chipsHtml(phase) {
@@ -599,6 +649,11 @@ function renderJoin(phase) {
     $("join-error").textContent = state.joinMessage;
     $("join-error").hidden = false;
   }
+  const geo = $("join-geo");
+  geo.hidden = state.geoError !== "denied" && state.geoPermission !== "denied";
+  if (!geo.hidden) {
+    geo.innerHTML = `${icons.locationOff}<span>Location is blocked for this site. You can join, but you can't be guided to a spot or counted until you allow it.</span>`;
+  }
   const where = $("join-where");
   if (state.fix && mob.zone) {
     where.hidden = false;
@@ -613,15 +668,31 @@ function arrowHtml(bearing) {
   return icons.arrow.replace("<svg", `<svg style="transform:rotate(${Math.round(bearing - heading)}deg)"`);
 }
 
+/**
+ * Walking from here to the zone: how long (ms, at WALK_MPS) and whether one arrives with
+ * time for the deed before the action ends (always, before the timeline is known).
+ */
+function walkToZone(distanceM) {
+  const ms = (distanceM / WALK_MPS) * 1000;
+  const end = state.timeline?.end_at_ms;
+  return { ms, canMake: !Number.isFinite(end) || serverNow() + ms + DEED_MARGIN_MS <= end };
+}
+
+function formatWalk(ms) {
+  const min = Math.round(ms / 60000);
+  return min < 1 ? "under a minute on foot" : `about ${min} min on foot`;
+}
+
 /** {cls, arrow, main, sub} for the guide card. */
 function guide() {
   const fix = state.fix;
   const task = state.task;
+  const z = state.zone;
   const label = task ? (task.label || `${task.kind ? task.kind[0].toUpperCase() + task.kind.slice(1) : "Your"} spot #${task.id}`) : "";
   if (!fix) {
     if (state.geoError === "denied") {
-      return { cls: "off", arrow: icons.offline, main: "Location is off",
-        sub: "Allow location for this site to be guided to your spot and have your deed counted." };
+      return { cls: "off", arrow: icons.locationOff, main: "Location is off",
+        sub: "You can't be guided to a spot or counted: allow location for this site, then tap Try again." };
     }
     return { cls: "off", arrow: icons.locate, main: "Finding you…", sub: "Step outside for a better GPS fix." };
   }
@@ -629,23 +700,53 @@ function guide() {
     const d = distanceM(fix.lat, fix.lon, task.lat, task.lon);
     const b = bearingDeg(fix.lat, fix.lon, task.lat, task.lon);
     if (d <= AT_SPOT_M + Math.min(fix.accuracy_m, 15)) {
+      if (z?.state === "outside") {
+        return { cls: "", arrow: arrowHtml(b), main: "Step back into the zone", sub: `${label} is right at its edge` };
+      }
       return { cls: "here", arrow: icons.check, main: "You're at your spot", sub: label };
     }
     return { cls: "", arrow: arrowHtml(b), main: formatDistance(d), sub: `${compassPoint(b)} to your spot · ${label}`, bearing: b };
   }
-  const z = state.zone;
+  if (z?.problem) {
+    return { cls: "off", arrow: icons.locate, main: "Hold on…", sub: "Waiting for a steady GPS fix" };
+  }
   if (z?.state === "outside" && Number.isFinite(z.distance_m)) {
+    // A spot is claimed only from inside the zone (the server's rule): say so, and whether
+    // the walk there still fits before the end.
     const b = z.bearing_deg;
+    const toward = Number.isFinite(b) ? `${compassPoint(b)} ` : "";
+    const walk = walkToZone(z.distance_m);
     return { cls: "", arrow: Number.isFinite(b) ? arrowHtml(b) : icons.pin, main: formatDistance(z.distance_m),
-      sub: `${Number.isFinite(b) ? `${compassPoint(b)} ` : ""}to the zone — you'll get a spot there` };
+      sub: walk.canMake
+        ? `${toward}to the zone, ${formatWalk(walk.ms)}: step in to get your spot`
+        : `${toward}to the zone, ${formatWalk(walk.ms)}: too far to make it before the end` };
+  }
+  if (z?.state === "uncertain") {
+    return { cls: "", arrow: icons.locate, main: "At the edge of the zone", sub: "Step into the zone to get your spot" };
   }
   if (z?.state === "inside") {
     return { cls: "here", arrow: icons.check, main: "You're in the zone", sub: "Waiting for a free spot…" };
   }
-  if (z?.problem) {
-    return { cls: "off", arrow: icons.locate, main: "Hold on…", sub: "Waiting for a steady GPS fix" };
-  }
   return { cls: "off", arrow: icons.locate, main: "Checking your position…", sub: "" };
+}
+
+/** The GO prompt of a phone without a spot: what is true, and whether to watch instead. */
+function noSpotStory() {
+  const z = state.zone;
+  if (!state.fix) {
+    return state.geoError === "denied"
+      ? { text: "Your location is off, so you have no spot and your deed can't be counted. You can still watch it live.", watch: true }
+      : { text: "We're still finding you, so you have no spot yet.", watch: true };
+  }
+  if (z?.state === "outside" && Number.isFinite(z.distance_m)) {
+    const walk = walkToZone(z.distance_m);
+    const far = `You're ${formatDistance(z.distance_m)} from the zone, ${formatWalk(walk.ms)}`;
+    if (walk.canMake) return { text: `${far}: you can still make it. Step into the zone to get your spot.`, watch: false };
+    const left = state.timeline ? formatSince(state.timeline.end_at_ms - serverNow()) : "";
+    return { text: `${far}, and it ends in ${left}: too far to make it this time. Watch it live instead.`, watch: true };
+  }
+  if (z?.state === "inside") return { text: "You're in the zone, but no spot is free near you.", watch: true };
+  return { text: "Step into the zone to get your spot.", watch: false };
 }
 
 function zoneLine() {
@@ -686,6 +787,19 @@ function updateCounters(container) {
 }
 
 function renderMain(phase) {
+  const cancelled = phase === "cancelled";
+  $("cancelled").hidden = !cancelled;
+  $("guide").hidden = cancelled; // nothing to walk to any more
+  $("zone-row").hidden = cancelled;
+  $("sheet-actions").hidden = cancelled; // no "Bring a friend" to a called-off mob
+  if (cancelled) {
+    $("cancelled").firstElementChild.innerHTML = `${icons.alert}<span>This mob was cancelled by its organizer. Thank you for coming — there is nothing more to do here.</span>`;
+  }
+  const blocked = state.geoError === "denied" && !state.fix && !cancelled;
+  $("geo-warning").hidden = !blocked;
+  if (blocked) {
+    $("geo-warning").querySelector("span").textContent = "Location is blocked, so you can't be guided to a spot and your deed can't be counted. Allow location for this site in your browser, then try again.";
+  }
   const announcement = $("announcement");
   announcement.hidden = !state.announcement;
   if (state.announcement) announcement.innerHTML = `${icons.info}<span><b>From the organizer:</b> ${escapeHtml(state.announcement)}</span>`;
@@ -718,6 +832,12 @@ function doneStateHtml() {
     };
   }
   const answer = deed.answer ?? {};
+  if (answer.status === "approved") {
+    return { cls: "", html: `${icons.check}<span>The organizer approved your deed: it counts! Thank you${state.me?.nickname ? `, ${escapeHtml(state.me.nickname)}` : ""}.</span>` };
+  }
+  if (answer.status === "rejected") {
+    return { cls: "pending", html: `${icons.alert}<span>The organizer checked your deed and it wasn't counted this time. Thank you for taking part.</span>` };
+  }
   if (answer.accepted) {
     return { cls: "", html: `${icons.check}<span>Counted! Thank you${state.me?.nickname ? `, ${escapeHtml(state.me.nickname)}` : ""}.</span>` };
   }
@@ -740,15 +860,17 @@ function formatSince(ms) {
   return `${Math.floor(total / 3600)} h ${Math.floor((total % 3600) / 60)} min`;
 }
 
-/** The "started … ago · … left" pill of a GO that fired late (a late joiner, a woken phone). */
+/** The time-left pill of the GO screen ("1:52 left"); a GO that fired late (a late joiner,
+ * a woken phone) also says when it started. */
 function renderLate(phase) {
   const el = $("go-late");
   const t = state.timeline;
-  const show = phase === "action" && Boolean(t) && (state.go?.lateMs ?? 0) >= 1500;
+  const show = phase === "action" && Boolean(t);
   el.hidden = !show;
   if (!show) return;
   const now = serverNow();
-  el.textContent = `started ${formatSince(now - t.go_at_ms)} ago · ${formatCountdown(t.end_at_ms - now)} left`;
+  const left = `${formatCountdown(t.end_at_ms - now)} left`;
+  el.textContent = (state.go?.lateMs ?? 0) >= 1500 ? `started ${formatSince(now - t.go_at_ms)} ago · ${left}` : left;
 }
 
 function renderPledges() {
@@ -772,13 +894,16 @@ function renderGo(phase) {
   // Joined: the action prompt while it runs; after the end, a closing screen (whether GO
   // fired here or the phone slept through it and the phase jumped straight to finished).
   const visible = Boolean(state.session) && (phase === "action" || ended);
+  const appearing = visible && screen.hidden;
   screen.hidden = !visible;
+  behindGo(visible);
   if (!visible) return;
   screen.classList.toggle("ended", ended);
   $("go-word").textContent = ended ? "That's a wrap!" : "GO!";
   renderLate(phase);
   const task = state.task;
-  const prompt = task?.prompt || state.timeline?.action || state.mob?.action || "";
+  const story = task ? null : noSpotStory();
+  const prompt = story?.text ?? (task.prompt || state.timeline?.action || state.mob?.action || "");
   const tookPart = Boolean(state.go || state.deed);
   const endedAt = state.timeline ? formatClock(state.timeline.end_at_ms, serverNow()) : "";
   $("go-action").textContent = !ended
@@ -805,13 +930,33 @@ function renderGo(phase) {
   const summary = $("go-summary");
   summary.hidden = !ended;
   summary.href = `/s/${encodeURIComponent(mobId)}`;
+  const watch = $("go-watch");
+  watch.hidden = ended || !story?.watch;
+  watch.href = `/live/${encodeURIComponent(mobId)}`;
+  if (appearing) focusGo();
+}
+
+/**
+ * While the GO screen is up, what is behind it is `inert` (no Tab, no screen reader) and the
+ * map moves onto the GO screen (zone, you and your spot stay in sight).
+ */
+function behindGo(onGo) {
+  $("view-main").closest(".participant").inert = onGo;
+  const map = $("map");
+  const slot = $("go-map-slot");
+  const there = map.parentElement === slot;
+  if (onGo === there) return;
+  if (onGo) slot.append(map);
+  else $("sheet").before(map);
+  ui.fitted = "";
+  setTimeout(() => { ui.map?.invalidateSize(); if (ui.map) fitMap(); }, 60);
 }
 
 function renderTop(phase) {
   $("top-title").textContent = state.mob?.title ?? "Good Mob";
   document.title = state.mob ? `${state.mob.title} — Good Mob` : "Good Mob";
   const joined = Boolean(state.session);
-  $("share-btn").hidden = !joined;
+  $("share-btn").hidden = !joined || phase === "cancelled";
   const labels = {
     offline: "● offline", disconnected: "● reconnecting…", connecting: "● connecting…", refused: "",
   };
@@ -874,7 +1019,7 @@ function renderMap() {
   }
   const fix = state.fix;
   if (fix) ui.you.update(fix.lat, fix.lon, fix.accuracy_m);
-  const task = state.task;
+  const task = state.phase === "cancelled" ? null : state.task; // no spot to go to any more
   if (task) {
     if (!ui.task) ui.task = taskMarker(task.lat, task.lon).addTo(ui.map);
     ui.task.setLatLng([task.lat, task.lon]);
@@ -1001,6 +1146,9 @@ async function loadMob() {
 
 async function init() {
   $("back-link").innerHTML = icons.back;
+  $("go-back").innerHTML = icons.back;
+  $("geo-warning").insertAdjacentHTML("afterbegin", icons.locationOff);
+  $("geo-retry").addEventListener("click", retryLocation);
   $("share-btn").innerHTML = `${icons.share}<span>Share</span>`;
   $("share-big").innerHTML = `${icons.share} Bring a friend`;
   $("go-share").innerHTML = `${icons.share} Share the moment`;
@@ -1026,6 +1174,7 @@ async function init() {
   else {
     try {
       const permission = await navigator.permissions?.query({ name: "geolocation" });
+      state.geoPermission = permission?.state ?? null;
       if (permission?.state === "granted") watchLocation(); // show the way to the zone already
     } catch { /* ask after joining */ }
   }
@@ -1050,6 +1199,7 @@ window.__goodmobState = () => ({
   task: state.task,
   zone: state.zone,
   fix: state.fix,
+  geoError: state.geoError,
   counters: state.counters,
   deed: state.deed && { deed_id: state.deed.deed_id, state: state.deed.state, answer: state.deed.answer },
   connection: state.connStatus,

@@ -40,8 +40,9 @@ import { EventSequence } from "./sequence.js";
 
 /** Server → client events that carry the mob's sequence number. */
 export const NUMBERED_EVENTS = ["timeline", "phase", "announcement"];
-/** Other events passed on as they come (stats carry the latest seq but are not numbered). */
-export const PLAIN_EVENTS = ["stats", "task_assigned", "density", "tasks"];
+/** Other events passed on as they come (stats carry the latest seq but are not numbered;
+ * `task_assigned` and `deed_reviewed` are personal: no seq, the snapshot carries their state). */
+export const PLAIN_EVENTS = ["stats", "task_assigned", "deed_reviewed", "density", "tasks"];
 
 export class MobConnection {
   /** The last snapshot (join_mob / watch_mob acknowledgement). */

@@ -117,3 +117,22 @@ test("only the given mob's deeds are sent", async () => {
   assert.equal(server.received.length, 1);
   assert.equal((await queue.pending("other")).length, 1);
 });
+
+test("a review's verdict is kept on the settled deed, once; unknown or pending deeds are left alone", async () => {
+  const server = fakeServer();
+  const changes = [];
+  const queue = new DeedQueue({ send: (r) => server.send(r), store: memoryStore(), onChange: (r) => changes.push(r.answer?.status ?? r.state) });
+  const record = await queue.add(DEED);
+  await queue.flush("m1");
+  assert.equal(await queue.review("no-such-deed", { status: "approved", accepted: true }), null);
+  const reviewed = await queue.review(record.deed_id, { status: "rejected", accepted: false });
+  assert.equal(reviewed.answer.status, "rejected");
+  assert.equal(reviewed.answer.accepted, false);
+  await queue.review(record.deed_id, { status: "rejected", accepted: false }); // again: no change
+  assert.deepEqual(changes, ["pending", "accepted", "rejected"]);
+  const [saved] = await queue.list("m1");
+  assert.equal(saved.answer.status, "rejected");
+  server.online = false;
+  const waiting = await queue.add({ ...DEED, deed_id: "11111111-1111-4111-8111-111111111111" });
+  assert.equal(await queue.review(waiting.deed_id, { status: "approved", accepted: true }), null);
+});
