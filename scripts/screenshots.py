@@ -5,8 +5,9 @@ Usage: ``.venv/bin/python scripts/screenshots.py [--out docs/screenshots]``
 Starts its own server on a temporary SQLite database, creates three mobs around a Berlin
 park, a small crowd of simulated participants (real Socket.IO clients, so the counters are
 live), and one phone (360×740 at 2×, Europe/Berlin) that discovers, joins (a sponsor pledged
-per deed), walks to its spot, counts down, flips at GO and confirms its deed; then, on a short
-second mob, the closing screen of a phone that slept through the action. No internet is
+per deed), walks to its spot, counts down, flips at GO and confirms its deed (with a phone
+whose location is blocked and one 700 m away, told so at GO); then, on a short second mob,
+the closing screen of a phone that slept through the action. No internet is
 needed: map tiles point at an unreachable port, so the maps show their plain background (as
 they would offline).
 """
@@ -213,6 +214,36 @@ def run(out: Path) -> None:
                     "() => window.__goodmobState().fix?.accuracy_m === 5", timeout=15_000
                 )
                 time.sleep(1)  # reported before the pre-GO re-balance
+
+                # A phone whose location is blocked, and one 700 m away: each told the truth.
+                blocked_context = browser.new_context(
+                    viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                    timezone_id="Europe/Berlin", locale="en-GB", base_url=url,
+                )  # fmt: skip
+                blocked = blocked_context.new_page()
+                blocked.goto(f"/m/{main['id']}", wait_until="domcontentloaded")
+                blocked.locator("#view-join").wait_for(state="visible", timeout=15_000)
+                blocked.fill("#nickname", "Noor")
+                blocked.click("#join-btn")
+                blocked.locator("#geo-warning").wait_for(state="visible", timeout=15_000)
+                time.sleep(3)  # the welcome toast goes away
+                blocked.evaluate("() => window.scrollTo(0, 0)")
+                shoot(blocked, out, "participant-location-off.png")
+                blocked_context.close()
+                far_context = browser.new_context(
+                    viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                    geolocation={"latitude": 52.5242, "longitude": 13.4005, "accuracy": 10},
+                    permissions=["geolocation"], timezone_id="Europe/Berlin", locale="en-GB",
+                    base_url=url,
+                )  # fmt: skip
+                far = far_context.new_page()
+                far.goto(f"/m/{main['id']}", wait_until="domcontentloaded")
+                far.locator("#view-join").wait_for(state="visible", timeout=15_000)
+                far.fill("#nickname", "Ola")
+                far.click("#join-btn")
+                far.wait_for_function(
+                    "() => window.__goodmobState().zone?.state === 'outside'", timeout=15_000
+                )
                 org.post(f"/mobs/{main['id']}/start-now", {"lead_s": 14})
                 page.wait_for_function(
                     "() => window.__goodmobState().phase === 'countdown'", timeout=15_000
@@ -225,6 +256,9 @@ def run(out: Path) -> None:
                 crowd_deeds(clients, 6)
                 time.sleep(0.8)
                 shoot(page, out, "participant-go.png")
+                far.wait_for_function("() => window.__goodmob", timeout=20_000)
+                shoot(far, out, "participant-go-no-spot.png")
+                far_context.close()
                 page.click("#done-btn")
                 page.wait_for_function(
                     "() => window.__goodmobState().deed?.state === 'settled'", timeout=15_000

@@ -10,6 +10,14 @@
  *   with one event): a late joiner or a phone told "action" late gets the action prompt with
  *   how long ago it started and how long is left; a phone that slept through the whole action
  *   gets no GO flash on waking, but the closing screen ("you missed the action").
+ * - One story (issue 17): a spot is claimed only from inside the zone (the server's rule), so
+ *   a phone outside or at the edge is told to step in, and whether the walk (WALK_MPS) still
+ *   fits before the end; at GO a phone without a spot is told how far it is, whether it can
+ *   still make it, or to watch live, never "around your spot". The GO screen shows the time
+ *   left, the map and the way back, takes focus (Done) and makes the page behind it `inert`.
+ *   A cancel stops the guiding and the location watch; a blocked location says so (icon,
+ *   warning, "Try again"); a flagged deed's verdict comes as `deed_reviewed` or in the
+ *   snapshot's `deeds`; the snapshot's `announcements` show what was said before.
  * - The participant token lives in localStorage under `goodmob:mob:<id>` (never in a URL);
  *   the referral code of a shared link (?ref=) is kept until the join; the share buttons
  *   send the participant's own link (with their referral code).
@@ -692,7 +700,7 @@ function guide() {
   if (!fix) {
     if (state.geoError === "denied") {
       return { cls: "off", arrow: icons.locationOff, main: "Location is off",
-        sub: "You can't be guided to a spot or counted: allow location for this site, then tap Try again." };
+        sub: "No spot and no counted deed without it" };
     }
     return { cls: "off", arrow: icons.locate, main: "Finding you…", sub: "Step outside for a better GPS fix." };
   }
@@ -740,10 +748,10 @@ function noSpotStory() {
   }
   if (z?.state === "outside" && Number.isFinite(z.distance_m)) {
     const walk = walkToZone(z.distance_m);
-    const far = `You're ${formatDistance(z.distance_m)} from the zone, ${formatWalk(walk.ms)}`;
+    const far = `You're ${formatDistance(z.distance_m)} from the zone (${formatWalk(walk.ms)})`;
     if (walk.canMake) return { text: `${far}: you can still make it. Step into the zone to get your spot.`, watch: false };
     const left = state.timeline ? formatSince(state.timeline.end_at_ms - serverNow()) : "";
-    return { text: `${far}, and it ends in ${left}: too far to make it this time. Watch it live instead.`, watch: true };
+    return { text: `${far} and it ends in ${left}: too far to make it this time. Watch it live instead.`, watch: true };
   }
   if (z?.state === "inside") return { text: "You're in the zone, but no spot is free near you.", watch: true };
   return { text: "Step into the zone to get your spot.", watch: false };
@@ -798,7 +806,7 @@ function renderMain(phase) {
   const blocked = state.geoError === "denied" && !state.fix && !cancelled;
   $("geo-warning").hidden = !blocked;
   if (blocked) {
-    $("geo-warning").querySelector("span").textContent = "Location is blocked, so you can't be guided to a spot and your deed can't be counted. Allow location for this site in your browser, then try again.";
+    $("geo-warning").querySelector("span").textContent = "Location is blocked: you can't be guided to a spot and your deed can't be counted. Allow location for this site in your browser's settings, then:";
   }
   const announcement = $("announcement");
   announcement.hidden = !state.announcement;
@@ -911,9 +919,9 @@ function renderGo(phase) {
     : tookPart
       ? "Thank you for being part of it."
       : `It ended${endedAt ? ` at ${endedAt}` : ""}, so you missed the action this time. Thank you for joining!`;
-  $("go-action").classList.toggle("go-action--small", ended && !tookPart);
+  $("go-action").classList.toggle("go-action--small", (ended && !tookPart) || Boolean(story && !ended));
   const g = guide();
-  $("go-task").hidden = ended;
+  $("go-task").hidden = ended || Boolean(story?.watch); // no way to a spot worth showing
   $("go-arrow").innerHTML = g.arrow;
   $("go-guide-main").textContent = g.main;
   $("go-guide-sub").textContent = g.sub;
