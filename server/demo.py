@@ -3,7 +3,8 @@
 ``run_demo`` talks to a running server only through its public API, like any organizer:
 it signs up a demo organizer, creates a mob over a Berlin park with generated tasks,
 publishes it with GO a few minutes away, and starts the benchmarks' phone simulator
-(``bench/sim/run.mjs`` in crowd mode: the PWA's own ``clock.js`` and the Socket.IO client)
+(``bench/sim/run.mjs`` in crowd mode: the PWA's own ``clock.js`` with its ``CLOCK_CONFIG``
+and the Socket.IO client)
 as a Node subprocess. Its phones join at random moments, walk from outside the park into it
 (``report_location`` every ~2 s), take the tasks the server gives them, fire at GO on their
 synchronized clocks (their own clocks are off by up to ±10 min) and confirm their deeds a
@@ -197,10 +198,7 @@ def start_crowd(
         "seed": secrets.randbelow(1_000_000),
         # Joins spread over the first part of the wait, so the map fills up gradually.
         "join_spread_ms": int(min(60_000, max(5_000, go_in_s * 1000 / 4))),
-        "samples": 16,
-        "keep": 2,
-        "sync_interval_ms": 30_000,
-        "quiet_before_go_ms": 0,
+        # No "clock" key: the phones run the PWA's CLOCK_CONFIG (pwa/js/clock.js) as it is.
         "deed_after_ms": [2_000, 15_000],
         "stay_ms": 120_000,
         "exit_on_stdin_close": True,

@@ -31,9 +31,8 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * @property {Function} io the socket.io-client `io` function.
  * @property {import("./net.mjs").NetworkModel} net this phone's network delays.
  * @property {number} offsetMs the phone's wall clock minus the true clock.
- * @property {{samples?: number, keep?: number, intervalMs?: number}} [clock] ClockSync options.
- * @property {number} [quietBeforeGoMs] stop the periodic re-sync this long before GO (the
- *   pending fire stays armed); 0 keeps syncing through GO.
+ * @property {object} [clock] overrides of CLOCK_CONFIG, for a named experiment only (every
+ *   headline benchmark and the demo run the PWA's CLOCK_CONFIG as it is).
  * @property {(phone: Phone, kind: string, detail?: any) => void} [onEvent] hook for the runner
  *   ("fired", "go", "timeline", "task", "announcement", "synced", "disconnect").
  */
@@ -65,12 +64,11 @@ export class Phone {
   error = null;
   timings = {};
   #fireHandle = null;
-  #quietHandle = null;
   #connected = false;
 
   /** @param {PhoneOptions} options */
   constructor(options) {
-    this.options = { quietBeforeGoMs: 0, clock: {}, onEvent: () => {}, ...options };
+    this.options = { clock: {}, onEvent: () => {}, ...options };
     this.index = options.index;
   }
 
@@ -229,21 +227,21 @@ export class Phone {
     return ack;
   }
 
-  /** Starts ClockSync (sync now, then every intervalMs). Resolves after the first sync. */
+  /** Starts ClockSync as the PWA does (a burst now, then single round trips on the
+   * CLOCK_CONFIG schedule). Resolves after the first burst. */
   startClock() {
     const { clock = {}, offsetMs } = this.options;
     this.clock = new ClockSync({
       request: (payload) => this.ds.request("time_sync", payload, 5000),
       now: () => Date.now() + offsetMs,
-      samples: clock.samples ?? 8,
-      keep: clock.keep ?? 3,
-      intervalMs: clock.intervalMs ?? 60_000,
+      ...clock,
       onChange: () => {
         this.syncs++;
         if (this.syncs === 1) this.#armFire(); // later syncs re-arm pending fires themselves
         this.#emit("synced");
       },
     });
+    this.timings.clockStart = trueNow();
     return this.clock.start().then((result) => {
       if (result === null) this.syncFailures++;
       return result;
@@ -266,8 +264,7 @@ export class Phone {
 
   #disarm() {
     this.#fireHandle?.cancel();
-    this.#quietHandle?.cancel();
-    this.#fireHandle = this.#quietHandle = null;
+    this.#fireHandle = null;
   }
 
   /** Arms GO on the current timeline; only once synced (the phone's own clock may be minutes off). */
@@ -277,11 +274,12 @@ export class Phone {
     const target = this.timeline.go_at_ms;
     this.#fireHandle = this.clock.fireAt(target, ({ lateMs }) => {
       const at = trueNow();
-      this.fired = { at, lateMs, target, estErrMs: this.clock.serverNow() - at };
+      this.fired = {
+        at, lateMs, target, estErrMs: this.clock.serverNow() - at,
+        boundMs: this.clock.uncertaintyMs, samples: this.clock.sampleCount,
+      };
       this.#emit("fired", this.fired);
     });
-    const quiet = this.options.quietBeforeGoMs;
-    if (quiet > 0) this.#quietHandle = this.clock.fireAt(target - quiet, () => this.clock.stop());
   }
 
   /** report_location through the delayed socket; resolves to the ack. */
@@ -312,6 +310,10 @@ export class Phone {
       fireTarget: this.fired?.target ?? null,
       late: this.fired ? Math.round(this.fired.lateMs * 100) / 100 : null,
       est: this.fired ? Math.round(this.fired.estErrMs * 100) / 100 : null,
+      bound: this.fired ? Math.round(this.fired.boundMs * 100) / 100 : null,
+      kept: this.fired?.samples ?? null,
+      reqs: c?.requestCount ?? 0,
+      joinedAt: this.timings.clockStart ?? null,
       recv: this.goReceived?.at ?? null,
       arr: this.goReceived?.arrivedAt ?? null,
       syncs: this.syncs,

@@ -26,8 +26,9 @@
  *
  * Config keys (defaults in DEFAULTS): rest_url, socket_urls (phone i uses
  * socket_urls[i % n]), mob, phones, first_index, seed, offset_ms (± range of the phones'
- * clock offsets), min/max_up_ms and min/max_down_ms (per-message delays), samples, keep,
- * sync_interval_ms, quiet_before_go_ms, join_concurrency, connect_concurrency, and for
+ * clock offsets), min/max_up_ms and min/max_down_ms (per-message delays), clock (overrides of
+ * the PWA's CLOCK_CONFIG: named experiments only; {} runs the PWA's), join_concurrency,
+ * connect_concurrency, and for
  * crowd: join_spread_ms, report_every_ms, deed_after_ms [lo, hi], walk_speed_mps [lo, hi],
  * start_outside_m [lo, hi], stay_ms, exit_on_stdin_close. SIM_DEBUG=1 in the environment logs
  * every report_location acknowledgement of the crowd to stderr.
@@ -60,10 +61,7 @@ const DEFAULTS = {
   max_up_ms: 80,
   min_down_ms: 0,
   max_down_ms: 80,
-  samples: 32,
-  keep: 2,
-  sync_interval_ms: 30_000,
-  quiet_before_go_ms: 5_000,
+  clock: {}, // CLOCK_CONFIG as the PWA runs it
   join_concurrency: 8,
   connect_concurrency: 64,
   // crowd
@@ -128,8 +126,7 @@ function makePhones(onEvent) {
       io,
       net,
       offsetMs: uniform(rng, -cfg.offset_ms, cfg.offset_ms),
-      clock: { samples: cfg.samples, keep: cfg.keep, intervalMs: cfg.sync_interval_ms },
-      quietBeforeGoMs: cfg.quiet_before_go_ms,
+      clock: cfg.clock,
       onEvent,
     });
     phone.rng = rng;

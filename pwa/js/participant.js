@@ -32,6 +32,7 @@
  * @module participant
  */
 
+import { clockNote } from "./clock.js";
 import { api, serverNowEstimate } from "./api.js";
 import { DeedQueue } from "./deedqueue.js";
 import { pledgeSummary, viewClientId } from "./growth.js";
@@ -610,6 +611,7 @@ function renderClock(phase) {
     el.classList.toggle("final", phase === "countdown" && left <= 10_000);
   }
   if (t.rehearsal && !["finished", "cancelled"].includes(phase)) sub += " · rehearsal, nothing counts";
+  sub += clockDoubt(phase);
   for (const el of document.querySelectorAll("[data-clock=sub]")) el.textContent = sub;
 }
 
@@ -619,6 +621,16 @@ function gatheringHint() {
   if (state.task) return "walk to your spot now";
   if (state.zone?.state === "outside" || state.zone?.state === "uncertain") return "walk into the zone now";
   return "gathering now";
+}
+
+/**
+ * Before GO, a quiet " · timing ±N ms" when this phone's clock is not known to within ±50 ms
+ * (too few good round trips, e.g. on a congested network: clock.js clockNote); else "".
+ */
+function clockDoubt(phase) {
+  if (!state.conn || !["published", "gathering", "countdown"].includes(phase)) return "";
+  const note = clockNote(state.conn.clock);
+  return note ? ` · ${note}` : "";
 }
 
 function chipsHtml(phase) {

@@ -8,8 +8,9 @@
  *   joins with `last_seq` so the server replays what was missed (or sends a fresh snapshot);
  *   the `seq` of `stats` (and `density`, `tasks`) reveals a numbered event that never came;
  *   counters carried on an ack (`ack.stats`, on location reports) are passed on as `stats`;
- * - a ClockSync (clock.js) on the same socket: synced on every connect, when the page becomes
- *   visible again, and every minute;
+ * - a ClockSync (clock.js, CLOCK_CONFIG as it is) on the same socket: a burst of round trips
+ *   on every connect and when the page becomes visible again, single round trips spread over
+ *   the wait for GO (denser in its last minute), none while the page is hidden;
  * - the browser's online/offline state followed: offline closes the socket at once (a phone
  *   reporting offline has no working socket, whatever the socket thinks), online reconnects.
  *

@@ -4,7 +4,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 
-import { ClockSync, computeSample } from "../../pwa/js/clock.js";
+import { CLOCK_CONFIG, ClockSync, clockNote, computeSample, estimateOffset } from "../../pwa/js/clock.js";
 
 // ---------------------------------------------------------------------------------------------
 // Test doubles
@@ -107,21 +107,26 @@ class FakeTime {
 
 /**
  * A fake `time_sync` server. Each request's uplink and downlink delays are drawn
- * independently, uniform in [0, maxUpMs] and [0, maxDownMs]; the server spends 0..2 ms between
+ * independently, uniform in [minUpMs, maxUpMs] and [minDownMs, maxDownMs]; its clock may run
+ * `driftPpm` faster than the phone's monotonic clock; the server spends 0..2 ms between
  * t1 and t2. `fail(n)` (n = 1-based request number) may return "reject", "hang" or
  * "malformed" to simulate failures.
  */
-function fakeServer(time, { offsetMs, seed = 1, maxUpMs = 80, maxDownMs = 80, fail = () => null }) {
+function fakeServer(time, {
+  offsetMs, seed = 1, minUpMs = 0, maxUpMs = 80, minDownMs = 0, maxDownMs = 80, driftPpm = 0,
+  fail = () => null,
+}) {
   const rng = mulberry32(seed);
+  const startMono = time.mono;
   const server = {
     requests: 0,
     serverBase: time.wallBase + offsetMs,
-    /** The server's true clock right now. */
-    clock: () => time.mono + server.serverBase,
+    /** The server's true clock right now (its rate differs from the phone's by driftPpm). */
+    clock: () => time.mono + server.serverBase + (time.mono - startMono) * driftPpm * 1e-6,
     request: (payload) => {
       const n = ++server.requests;
-      const up = rng() * maxUpMs;
-      const down = rng() * maxDownMs;
+      const up = minUpMs + rng() * (maxUpMs - minUpMs);
+      const down = minDownMs + rng() * (maxDownMs - minDownMs);
       const processing = rng() * 2;
       const failure = fail(n);
       return new Promise((resolve, reject) => {
@@ -147,6 +152,7 @@ function fakeServer(time, { offsetMs, seed = 1, maxUpMs = 80, maxDownMs = 80, fa
 function makeClock(time, server, options = {}) {
   return new ClockSync({
     request: server.request,
+    random: mulberry32(4242),
     now: time.now,
     monotonic: time.monotonic,
     setTimeout: time.setTimeout,
@@ -191,7 +197,7 @@ describe("computeSample", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("sync", () => {
-  test("estimates a +123456 ms offset within the bound that follows from the kept delays", async () => {
+  test("estimates a +123456 ms offset within its stated bound (every sample's bound at once)", async () => {
     const errors = [];
     for (let seed = 1; seed <= 50; seed++) {
       const time = new FakeTime();
@@ -204,12 +210,12 @@ describe("sync", () => {
       assert.equal(clock.isSynced, true);
       assert.equal(server.requests, 8);
       assert.equal(clock.sampleCount, 8);
-      assert.equal(clock.keptSamples.length, 3);
+      assert.equal(clock.keptSamples.length, 8);
       assert.deepEqual(result, { offsetMs: clock.offsetMs, delayMs: clock.delayMs });
       assert.equal(clock.delayMs, clock.keptSamples[0].delay, "delayMs is the best delay");
       assert.equal(clock.syncedAt, time.now());
 
-      const bound = maxKeptDelay(clock) / 2 + 1e-9;
+      const bound = Math.min(clock.keptSamples[0].delay / 2 + 1, clock.uncertaintyMs) + 1e-9;
       const offsetErr = clock.offsetMs - TRUE_OFFSET;
       const nowErr = serverError(clock, server);
       assert.ok(Math.abs(offsetErr) <= bound, `seed ${seed}: offset error ${offsetErr} > ${bound}`);
@@ -303,7 +309,6 @@ describe("sync", () => {
     const time = new FakeTime();
     const server = fakeServer(time, { offsetMs: TRUE_OFFSET, seed: 3 });
     const clock = makeClock(time, server, {
-      keep: 8, // keep every sample, including the one the jump happened in
       request: (p) => {
         // The phone's clock is set 1 h ahead while the 5th round trip is in flight.
         if (server.requests === 4) time.at(1, () => { time.wallBase += 3_600_000; });
@@ -465,10 +470,11 @@ describe("fireAt", () => {
     await time.advance(0);
     assert.equal(fires.length, 1);
     assert.equal(time.mono - syncStart < 1000, true, "fired right after the sync");
-    // No network delay: the estimate is exact, so lateMs is the true lateness (4 s and the
-    // few ms the sync itself took).
+    // No network delay: the estimate is exact to the timestamps' resolution and the few ms
+    // of drift the burst allows, so lateMs is the true lateness (4 s and the burst's time).
     assert.ok(fires[0].lateMs >= 4000, `lateMs ${fires[0].lateMs}`);
-    assert.ok(Math.abs(fires[0].lateMs - (fires[0].truth - target)) < 1e-6);
+    assert.ok(Math.abs(fires[0].lateMs - (fires[0].truth - target)) <= clock.uncertaintyMs);
+    assert.ok(clock.uncertaintyMs <= 1.1, `uncertainty ${clock.uncertaintyMs}`);
   });
 
   test("a fire armed before the first sync uses the synced estimate", async () => {
@@ -505,53 +511,100 @@ describe("fireAt", () => {
 // start(), stop(), resync(), attachToDocument()
 // ---------------------------------------------------------------------------------------------
 
-describe("periodic re-sync", () => {
-  test("start() syncs now and then every intervalMs; stop() clears it", async () => {
-    const time = new FakeTime();
-    const server = fakeServer(time, { offsetMs: TRUE_OFFSET });
-    const clock = makeClock(time, server, { intervalMs: 60_000 });
+describe("sampling while waiting (CLOCK_CONFIG)", () => {
+  const cfg = CLOCK_CONFIG;
 
-    const first = await time.settle(clock.start());
-    assert.deepEqual(first, { offsetMs: clock.offsetMs, delayMs: clock.delayMs });
-    assert.equal(server.requests, 8);
-    const timers = time.clientTimers();
-    assert.equal(timers.length, 1, "one periodic timer");
-    assert.equal(timers[0].at, time.mono + 60_000);
+  /** Request counts per window [from, to) of ms relative to GO, for one phone. */
+  function countRequests(log, goMono, windows) {
+    return windows.map(([from, to]) => log.filter((m) => m - goMono >= from && m - goMono < to).length);
+  }
 
-    await time.advance(60_000);
-    await time.advance(2000); // let that sync finish
-    assert.equal(server.requests, 16);
-    assert.equal(time.clientTimers().length, 1);
+  /** A started clock whose requests are logged (monotonic send times). */
+  function loggedClock(time, server, options = {}) {
+    const log = [];
+    const clock = makeClock(time, server, {
+      request: (p) => { log.push(time.mono); return server.request(p); },
+      ...options,
+    });
+    return { clock, log };
+  }
 
-    clock.stop();
-    assert.equal(time.clientTimers().length, 0);
-    await time.advance(10 * 60_000);
-    assert.equal(server.requests, 16);
+  test("the configuration is one frozen object with the documented rates", () => {
+    assert.ok(Object.isFrozen(CLOCK_CONFIG));
+    assert.equal(new ClockSync({ request: () => null }).config.finalIntervalMs, cfg.finalIntervalMs);
+    assert.throws(() => new ClockSync({ request: () => null, samples: 48 }), /unknown option samples/);
+    // Fewer round trips when far from GO than near it; none faster than one a second.
+    assert.ok(cfg.idleIntervalMs > cfg.intervalMs && cfg.intervalMs > cfg.finalIntervalMs);
+    assert.ok(cfg.finalIntervalMs * (1 - cfg.jitter) >= 1000);
   });
 
-  test("resync() reschedules the next periodic sync rather than adding one", async () => {
+  test("a burst, then single round trips: sparse while GO is far, denser in its last minute, none in its last seconds", async () => {
     const time = new FakeTime();
     const server = fakeServer(time, { offsetMs: TRUE_OFFSET });
-    const clock = makeClock(time, server, { intervalMs: 60_000 });
+    const { clock, log } = loggedClock(time, server);
+    await time.settle(clock.start());
+    assert.equal(server.requests, cfg.burstSamples, "the burst");
+    const goMono = time.mono + 5 * 60_000;
+    let fired = null;
+    clock.fireAt(clock.serverNow() + 5 * 60_000, () => { fired = server.clock(); });
+    await time.advance(5 * 60_000 + 30_000);
+    assert.ok(fired !== null);
+    const [far, final, quiet, after] = countRequests(log, goMono, [
+      [-4 * 60_000, -cfg.finalWindowMs], [-cfg.finalWindowMs + 2 * cfg.finalIntervalMs, -cfg.quietMs],
+      [-cfg.quietMs, 0], [cfg.quietMs + 1000, 30_000],
+    ]);
+    const expectFar = (3 * 60_000) / cfg.intervalMs;
+    const expectFinal = (cfg.finalWindowMs - 2 * cfg.finalIntervalMs - cfg.quietMs) / cfg.finalIntervalMs;
+    assert.ok(Math.abs(far - expectFar) <= 3, `${far} round trips in the 3 far minutes, ~${expectFar}`);
+    assert.ok(Math.abs(final - expectFinal) <= 4, `${final} in the last minute, ~${expectFinal}`);
+    assert.equal(quiet, 0, "none in the quiet seconds before GO");
+    assert.ok(after <= 1, `${after} after GO (idle: one a minute)`);
+    clock.stop();
+    assert.equal(time.clientTimers().length, 0, "stop() leaves no timer");
+    const n = server.requests;
+    await time.advance(10 * 60_000);
+    assert.equal(server.requests, n);
+  });
+
+  test("with nothing pending, one round trip a minute; a new target brings the next one forward", async () => {
+    const time = new FakeTime();
+    const server = fakeServer(time, { offsetMs: TRUE_OFFSET });
+    const { clock, log } = loggedClock(time, server);
+    await time.settle(clock.start());
+    const t0 = time.mono;
+    await time.advance(10 * 60_000);
+    const idle = log.filter((m) => m > t0).length;
+    assert.ok(idle >= 8 && idle <= 12, `${idle} round trips in 10 idle minutes`);
+    const before = log.length;
+    clock.fireAt(clock.serverNow() + 30_000, () => {});
+    await time.advance(cfg.finalIntervalMs * (1 + cfg.jitter) + 200);
+    assert.ok(log.length > before, "sampled soon after a near target appeared");
+    clock.stop();
+  });
+
+  test("resync() during the wait is a burst and keeps one sample timer", async () => {
+    const time = new FakeTime();
+    const server = fakeServer(time, { offsetMs: TRUE_OFFSET });
+    const clock = makeClock(time, server);
     await time.settle(clock.start());
     await time.advance(30_000);
+    const n = server.requests;
     await time.settle(clock.resync());
-    const timers = time.clientTimers();
-    assert.equal(timers.length, 1);
-    assert.equal(timers[0].at, time.mono + 60_000);
+    assert.equal(server.requests, n + cfg.burstSamples);
+    assert.equal(time.clientTimers().length, 1);
     clock.stop();
   });
 
-  test("a failed sync is retried after retryMs; resync() never rejects", async () => {
+  test("a failed burst is retried after retryMs; resync() never rejects", async () => {
     const time = new FakeTime();
     let down = true;
     const server = fakeServer(time, { offsetMs: TRUE_OFFSET, fail: () => (down ? "reject" : null) });
-    const clock = makeClock(time, server, { intervalMs: 60_000, retryMs: 5000 });
+    const clock = makeClock(time, server);
     assert.equal(await time.settle(clock.start()), null);
     assert.equal(clock.isSynced, false);
-    assert.equal(time.clientTimers()[0].at, time.mono + 5000);
+    assert.equal(time.clientTimers()[0].at, time.mono + cfg.retryMs);
     down = false;
-    await time.advance(5000);
+    await time.advance(cfg.retryMs);
     await time.advance(2000);
     assert.equal(clock.isSynced, true);
     clock.stop();
@@ -565,29 +618,212 @@ describe("periodic re-sync", () => {
     assert.equal(time.clientTimers().length, 0);
   });
 
-  test("attachToDocument re-syncs when the page becomes visible", async () => {
+  test("a hidden page pauses sampling; shown again, a burst", async () => {
     const time = new FakeTime();
     const server = fakeServer(time, { offsetMs: TRUE_OFFSET });
     const clock = makeClock(time, server);
     const doc = new EventTarget();
+    doc.visibilityState = "visible";
     const detach = clock.attachToDocument(doc);
+    await time.settle(clock.start());
+    clock.fireAt(clock.serverNow() + 20 * 60_000, () => {});
 
     doc.visibilityState = "hidden";
     doc.dispatchEvent(new Event("visibilitychange"));
-    await time.advance(2000);
-    assert.equal(server.requests, 0);
+    const n = server.requests;
+    await time.advance(5 * 60_000);
+    assert.equal(server.requests, n, "nothing while hidden");
+    assert.equal(clock.isUnsure, true, "5 min without samples: the drift allowed makes it unsure");
 
     doc.visibilityState = "visible";
     doc.dispatchEvent(new Event("visibilitychange"));
     await time.advance(2000);
-    assert.equal(server.requests, 8);
+    assert.equal(server.requests, n + cfg.burstSamples);
+    assert.equal(clock.isUnsure, false);
+    await time.advance(30_000);
+    assert.ok(server.requests > n + cfg.burstSamples, "single round trips resumed");
 
     detach();
-    doc.dispatchEvent(new Event("visibilitychange"));
-    await time.advance(2000);
-    assert.equal(server.requests, 8);
-
+    clock.stop();
     assert.equal(typeof clock.attachToDocument(undefined), "function"); // no document: no-op
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The estimate over a window: drift, the window itself, late joiners, the uncertainty
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One phone waiting `waitMs` for GO against a server whose clock runs `driftPpm` off (timers
+ * exact): the true error at GO (server clock − target when the fire ran) and the clock.
+ */
+async function waitForGo({ seed, waitMs, driftPpm = 0, options = {}, server: serverOpts = {} }) {
+  const time = new FakeTime();
+  const server = fakeServer(time, { offsetMs: TRUE_OFFSET + seed * 1000, seed, driftPpm, ...serverOpts });
+  const clock = makeClock(time, server, { random: mulberry32(seed), ...options });
+  await time.settle(clock.start());
+  const target = server.clock() + waitMs;
+  let result = null;
+  clock.fireAt(target, () => { result = { err: server.clock() - target, bound: clock.uncertaintyMs }; });
+  await time.advance(waitMs + 1000);
+  clock.stop();
+  return { ...result, clock, server };
+}
+
+const p99 = (values) => [...values].sort((a, b) => a - b)[Math.floor(0.99 * (values.length - 1))];
+
+describe("estimate over the window", () => {
+  for (const driftPpm of [+100, -100]) {
+    test(`a phone clock ${driftPpm} ppm off over a 10-minute wait: fires within its bound and ±12 ms`, async () => {
+      const errors = [];
+      for (let seed = 1; seed <= 40; seed++) {
+        const { err, bound } = await waitForGo({ seed, waitMs: 10 * 60_000, driftPpm });
+        assert.ok(Math.abs(err) <= bound + 1e-6, `seed ${seed}: error ${err} > bound ${bound}`);
+        errors.push(Math.abs(err));
+      }
+      // Taking the lowest-delay samples of the window as they are would err by up to
+      // 100 ppm × 10 min = 60 ms; fitting the rate keeps it at the network's few ms.
+      assert.ok(Math.max(...errors) <= 12, `max |error| ${Math.max(...errors)}`);
+    });
+  }
+
+  test("drift ignored (maxDriftPpm 0) with a 100 ppm clock contradicts itself and loses the window", async () => {
+    const { clock } = await waitForGo({ seed: 3, waitMs: 10 * 60_000, driftPpm: 100, options: { maxDriftPpm: 0 } });
+    // The old samples disagree with the new ones by more than their bounds: dropped.
+    assert.ok(clock.sampleCount < 30, `${clock.sampleCount} samples kept`);
+  });
+
+  test("more samples over the wait tighten the estimate beyond one burst", async () => {
+    const burst = [];
+    const waited = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const time = new FakeTime();
+      const server = fakeServer(time, { offsetMs: TRUE_OFFSET, seed });
+      const clock = makeClock(time, server);
+      await time.settle(clock.sync());
+      burst.push(Math.abs(serverError(clock, server)));
+      waited.push(Math.abs((await waitForGo({ seed, waitMs: 5 * 60_000 })).err));
+    }
+    assert.ok(p99(waited) < p99(burst) / 2, `p99 after the wait ${p99(waited)}, after a burst ${p99(burst)}`);
+  });
+
+  test("the window: old samples go, at most maxSamples stay", async () => {
+    const { clock } = await waitForGo({ seed: 5, waitMs: 20 * 60_000 });
+    assert.ok(clock.sampleCount <= CLOCK_CONFIG.maxSamples, `${clock.sampleCount}`);
+    assert.ok(clock.sampleCount >= 20, `${clock.sampleCount}`);
+  });
+
+  test("a server clock stepped by 300 ms: contradicting old samples are dropped, the estimate follows", async () => {
+    const time = new FakeTime();
+    const server = fakeServer(time, { offsetMs: TRUE_OFFSET, seed: 8 });
+    const clock = makeClock(time, server);
+    await time.settle(clock.start());
+    clock.fireAt(clock.serverNow() + 10 * 60_000, () => {});
+    await time.advance(3 * 60_000);
+    server.serverBase += 300;
+    await time.advance(60_000);
+    assert.ok(Math.abs(serverError(clock, server)) <= clock.uncertaintyMs, `error ${serverError(clock, server)}`);
+    assert.ok(Math.abs(serverError(clock, server)) <= 40);
+    clock.stop();
+  });
+
+  test("a late joiner (starts 30 s before GO, drift 100 ppm) fires within ±20 ms", async () => {
+    const errors = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const { err, bound, server } = await waitForGo({ seed, waitMs: 30_000, driftPpm: 100 });
+      assert.ok(Math.abs(err) <= bound + 1e-6, `seed ${seed}: error ${err} > bound ${bound}`);
+      assert.ok(server.requests <= CLOCK_CONFIG.burstSamples + 14, `${server.requests} round trips`);
+      errors.push(Math.abs(err));
+    }
+    assert.ok(Math.max(...errors) <= 20, `max |error| ${Math.max(...errors)}`);
+  });
+});
+
+describe("how sure the phone is (isUnsure, ±unsureMs)", () => {
+  test("unsure before the first sync", () => {
+    const time = new FakeTime();
+    const clock = makeClock(time, fakeServer(time, { offsetMs: 0 }));
+    assert.equal(clock.uncertaintyMs, Infinity);
+    assert.equal(clock.isUnsure, true);
+  });
+
+  for (const [oneWayMs, unsure] of [[40, false], [55, true]]) {
+    test(`every round trip ${oneWayMs} ms each way: bound ${oneWayMs + 1} ms → ${unsure ? "unsure" : "sure"}`, async () => {
+      const time = new FakeTime();
+      const server = fakeServer(time, {
+        offsetMs: TRUE_OFFSET, minUpMs: oneWayMs, maxUpMs: oneWayMs, minDownMs: oneWayMs, maxDownMs: oneWayMs,
+      });
+      const clock = makeClock(time, server);
+      await time.settle(clock.sync());
+      // Symmetric paths: the estimate is right, but nothing proves it closer than the delay.
+      assert.ok(Math.abs(serverError(clock, server)) <= 1);
+      assert.ok(Math.abs(clock.uncertaintyMs - (oneWayMs + 1)) < 0.5, `${clock.uncertaintyMs}`);
+      assert.equal(clock.isUnsure, unsure);
+    });
+  }
+
+  test("a congested network (0–1,000 ms each way): unsure after the burst, sure after the wait", async () => {
+    let unsureAfterBurst = 0;
+    let unsureAtGo = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const time = new FakeTime();
+      const server = fakeServer(time, { offsetMs: TRUE_OFFSET, seed, maxUpMs: 1000, maxDownMs: 1000 });
+      const clock = makeClock(time, server);
+      await time.settle(clock.start());
+      unsureAfterBurst += clock.isUnsure;
+      let atGo = null;
+      clock.fireAt(clock.serverNow() + 5 * 60_000, () => { atGo = clock.isUnsure; });
+      await time.advance(5 * 60_000 + 1000);
+      unsureAtGo += atGo;
+      clock.stop();
+    }
+    assert.ok(unsureAfterBurst >= 14, `${unsureAfterBurst} of 20 unsure after the burst`);
+    assert.ok(unsureAtGo <= unsureAfterBurst / 2, `${unsureAtGo} of 20 unsure at GO, ${unsureAfterBurst} after the burst`);
+  });
+});
+
+describe("clockNote (the countdown's quiet note)", () => {
+  test("nothing within ±50 ms, the bound beyond it, a word before the first sync", () => {
+    assert.equal(clockNote({ isSynced: false, isUnsure: true, uncertaintyMs: Infinity }), "setting the clock…");
+    assert.equal(clockNote({ isSynced: true, isUnsure: false, uncertaintyMs: 49 }), "");
+    assert.equal(clockNote({ isSynced: true, isUnsure: true, uncertaintyMs: 120.4 }), "timing ±120 ms");
+    assert.equal(clockNote({ isSynced: true, isUnsure: true, uncertaintyMs: 2500 }), "timing ±2.5 s");
+  });
+
+  test("on a real ClockSync: quiet at ±41 ms, shown at ±56 ms", async () => {
+    for (const [oneWayMs, note] of [[40, ""], [55, "timing ±56 ms"]]) {
+      const time = new FakeTime();
+      const server = fakeServer(time, {
+        offsetMs: TRUE_OFFSET, minUpMs: oneWayMs, maxUpMs: oneWayMs, minDownMs: oneWayMs, maxDownMs: oneWayMs,
+      });
+      const clock = makeClock(time, server);
+      await time.settle(clock.sync());
+      assert.equal(clockNote(clock), note);
+    }
+  });
+});
+
+describe("estimateOffset", () => {
+  test("the intersection of every sample's bounds, without drift", () => {
+    const fit = estimateOffset([{ mono: 0, lo: 90, hi: 110 }, { mono: 60_000, lo: 95, hi: 115 }], 60_000, 0);
+    assert.deepEqual({ offset: fit.offset, halfWidth: fit.halfWidth }, { offset: 102.5, halfWidth: 7.5 });
+  });
+
+  test("with drift allowed, an old sample's bounds widen by rate × age", () => {
+    const fit = estimateOffset([{ mono: 0, lo: 90, hi: 110 }, { mono: 60_000, lo: 95, hi: 115 }], 60_000, 200e-6);
+    assert.deepEqual({ offset: fit.offset, halfWidth: fit.halfWidth }, { offset: 105, halfWidth: 10 });
+  });
+
+  test("a rate is fitted: samples on a 100 ppm line give it back", () => {
+    const samples = [0, 100_000, 200_000, 300_000].map((m) => ({ mono: m, lo: 50 + m * 1e-4 - 1, hi: 50 + m * 1e-4 + 1 }));
+    const fit = estimateOffset(samples, 300_000, 200e-6);
+    assert.ok(Math.abs(fit.offset - 80) < 1e-6, `${fit.offset}`);
+    assert.ok(fit.rateLo <= 1e-4 && fit.rateHi >= 1e-4 && fit.rateHi - fit.rateLo < 2e-5);
+  });
+
+  test("samples that cannot all be true: null", () => {
+    assert.equal(estimateOffset([{ mono: 0, lo: 90, hi: 110 }, { mono: 60_000, lo: 145, hi: 155 }], 60_000, 200e-6), null);
+    assert.equal(estimateOffset([], 0, 0), null);
   });
 });
 

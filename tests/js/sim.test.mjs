@@ -183,7 +183,7 @@ describe("DelayedSocket", () => {
   });
 });
 
-test("ClockSync through a DelayedSocket recovers a phone's clock offset within delay/2", async () => {
+test("ClockSync through a DelayedSocket recovers a phone's clock offset within its bound", async () => {
   // The simulator's wiring: the phone's wall clock = true clock + offset, time_sync pays
   // 0–80 ms each way; the server's clock is the true clock.
   for (const seed of [1, 2, 3, 4, 5]) {
@@ -203,17 +203,15 @@ test("ClockSync through a DelayedSocket recovers a phone's clock offset within d
       monotonic: () => timers.now,
       setTimeout: timers.setTimeout,
       clearTimeout: () => {},
-      samples: 32,
-      keep: 2,
     });
-    const done = clock.sync();
-    await timers.advance(32 * 200);
+    const done = clock.sync(); // the burst of CLOCK_CONFIG
+    await timers.advance(8 * 200);
     await done;
     const truth = 1_700_000_000_000 + timers.now;
-    const bound = Math.max(...clock.keptSamples.map((s) => s.delay)) / 2 + 1e-6;
+    const bound = clock.uncertaintyMs + 1e-6;
     assert.ok(Math.abs(clock.offsetMs + offsetMs) <= bound, `seed ${seed}: offset error`);
     assert.ok(Math.abs(clock.serverNow() - truth) <= bound, `seed ${seed}: serverNow error`);
-    assert.ok(clock.delayMs < 80, "the kept samples are the low-delay ones");
+    assert.ok(clock.uncertaintyMs <= clock.delayMs / 2 + 1.01, "no worse than the best sample");
   }
 });
 
