@@ -95,6 +95,11 @@ class Settings:
     max_connections: int = 10_000
     workers: int = 1
     redis_channel: str = "goodmob"  # Redis pub/sub channel of the Socket.IO message queue
+    # Room events (GO, prompts, counters) written straight to each idle WebSocket (server/
+    # rooms.py, wsfast.send_now); false: python-socketio's stock emit path (one queued packet
+    # and writer wake-up per connection). An experiment switch for bench/sync.py's
+    # side-by-side fan-out; leave it on.
+    direct_ws_writes: bool = True
     shutdown_timeout_s: float = 10.0  # longest graceful stop on SIGTERM
     worker_boot_s: float = 3.0  # rolling restart: wait for a new worker before stopping one
     # Operations (see docs/OPERATIONS.md): readiness checks and Prometheus metrics

@@ -44,7 +44,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import create_app, scheduler, security, socketio, wsfast
+    from server import create_app, rooms, scheduler, security, socketio, wsfast
     from server.health import mark_scheduler_started
     from server.limits import raise_open_file_limit
 
@@ -56,6 +56,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python;
     # Socket.IO packets and Redis messages encoded with orjson.
     wsfast.install(socketio.server)
+    rooms.use_direct_writes(settings.direct_ws_writes)  # DIRECT_WS_WRITES, on by default
     # With thousands of sockets a process tracks millions of objects, and CPython's default
     # full collections (every few seconds under load) stall every socket for a second or
     # more: freeze what start-up made and collect far less often.

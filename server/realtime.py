@@ -323,7 +323,19 @@ def _ack_errors(handler):
 _NOT_LEAN = object()  # ParticipantNamespace: this report goes through Flask-SocketIO
 
 
-class ParticipantNamespace(Namespace):
+class _Namespace(Namespace):
+    """Every namespace answers ``time_sync`` straight from the socket's reader: the handler
+    needs no app, request or session, and Flask-SocketIO's request context per event cost
+    more than the rest of the round trip. Phones send one every few seconds while they wait
+    for GO (pwa/js/clock.js CLOCK_CONFIG; bench/timesync measures the cost)."""
+
+    def trigger_event(self, event, *args):
+        if event == "time_sync" and args:
+            return _time_sync(args[1] if len(args) > 1 else None)
+        return super().trigger_event(event, *args)
+
+
+class ParticipantNamespace(_Namespace):
     def on_connect(self, auth=None):
         from flask import session as socket_session
 
@@ -350,9 +362,6 @@ class ParticipantNamespace(Namespace):
 
         metrics.socket_disconnected(socket_session.get("mob_id"))
         phonestats.state(current_app).forget(request.sid)
-
-    def on_time_sync(self, data=None):
-        return _time_sync(data)
 
     @_ack_errors
     def on_join_mob(self, data):
@@ -503,14 +512,11 @@ def _unwatch(audience: str) -> None:
 _report_location_checked = ParticipantNamespace.on_report_location.__wrapped__
 
 
-class LiveNamespace(Namespace):
+class LiveNamespace(_Namespace):
     """Spectators: no account, no token; they never receive an individual's position."""
 
     def on_disconnect(self, reason=None):
         _unwatch("live")
-
-    def on_time_sync(self, data=None):
-        return _time_sync(data)
 
     @_ack_errors
     def on_watch_mob(self, data):
@@ -520,7 +526,7 @@ class LiveNamespace(Namespace):
         return spectator_snapshot(mob, data.get("last_seq"))
 
 
-class OrganizerNamespace(Namespace):
+class OrganizerNamespace(_Namespace):
     """The organizer's controls and view; authenticated with the organizer token."""
 
     def on_connect(self, auth=None):
@@ -549,9 +555,6 @@ class OrganizerNamespace(Namespace):
         if organizer is None:
             raise ApiError(401, "organizer_gone", "This organizer no longer exists.")
         return organizer
-
-    def on_time_sync(self, data=None):
-        return _time_sync(data)
 
     @_ack_errors
     def on_watch_mob(self, data):

@@ -29,7 +29,7 @@ from socketio.manager import Manager
 
 from server import metrics, wsfast
 
-__all__ = ["BULK_EVENTS", "install", "send_local"]
+__all__ = ["BULK_EVENTS", "install", "send_local", "use_direct_writes"]
 
 #: Events whose fan-out to a room yields to the other greenlets every ``_CHUNK`` recipients:
 #: counters and maps, refreshed every few seconds. Sending one message to 5,000 sockets
@@ -39,6 +39,14 @@ BULK_EVENTS = frozenset({"stats", "density", "tasks"})
 _CHUNK = 100
 
 _INDEX = "_goodmob_rooms_of"  # manager attribute: {(namespace, sid): set of rooms}
+_DIRECT = {"on": True}  # DIRECT_WS_WRITES (use_direct_writes)
+
+
+def use_direct_writes(enabled: bool) -> None:
+    """Room events through ``_send`` (encoded once, written straight to idle WebSockets: the
+    default) or, when ``enabled`` is false, through python-socketio's stock ``Manager.emit``
+    (the DIRECT_WS_WRITES experiment switch: bench/sync.py measures both side by side)."""
+    _DIRECT["on"] = bool(enabled)
 
 
 def _index(manager) -> dict:
@@ -134,7 +142,7 @@ def install() -> None:
 
     def room_emit(self, event, data, namespace, room=None, skip_sid=None, callback=None,
                   to=None, **kwargs):  # fmt: skip
-        if callback:
+        if callback or not _DIRECT["on"]:
             return emit(self, event, data, namespace, room=room, skip_sid=skip_sid,
                         callback=callback, to=to, **kwargs)  # fmt: skip
         room = to or room

@@ -57,17 +57,19 @@
  * Round trips per phone: 1 per `intervalMs` while GO is pending, 1 per `finalIntervalMs` in
  * its last minute, 1 per `idleIntervalMs` otherwise; plus a burst of `burstSamples` on
  * connect and when the page is shown again. At 5,000 phones on one server process that is
- * 5,000 / 2.5 s = 2,000 `time_sync`/s in the last minute before GO, 500/s before it
- * (docs/BENCHMARKS.md, `timesync`: the server's cost of that rate).
+ * 5,000 / 5 s = 1,000 `time_sync`/s in the last minute before GO, 250/s before it, 83/s with
+ * no GO pending (docs/BENCHMARKS.md, `timesync`: what that rate costs the server). Denser
+ * sampling would buy little: the estimate's error p99 is ~10 ms with these settings under
+ * 0–80 ms random delays each way and ±100 ppm drift (tests/js/clock.test.mjs).
  */
 export const CLOCK_CONFIG = Object.freeze({
   /** Round trips back to back on start, reconnect and page shown again. */
   burstSamples: 8,
   /** While a fireAt target is pending: one round trip this often (ms)... */
-  intervalMs: 10_000,
+  intervalMs: 20_000,
   /** ...and in its last `finalWindowMs`, one this often (ms)... */
   finalWindowMs: 60_000,
-  finalIntervalMs: 2_500,
+  finalIntervalMs: 5_000,
   /** ...and none in its last `quietMs` (the estimate is settled; the server sends GO). */
   quietMs: 3_000,
   /** With nothing pending: one round trip this often (ms). */
@@ -79,7 +81,7 @@ export const CLOCK_CONFIG = Object.freeze({
   /** ...and beyond this many, the highest-delay one. */
   maxSamples: 48,
   /** Largest rate difference between the phone's and the server's clock assumed (ppm). */
-  maxDriftPpm: 200,
+  maxDriftPpm: 150,
   /** Timestamp granularity added to each sample's bound (ms). */
   resolutionMs: 1,
   /** An error bound above this (ms) makes the phone say it is unsure (`isUnsure`). */

@@ -360,3 +360,39 @@ def test_a_mob_without_announcements_has_an_empty_list(app, client, mob):
     sc = join(client, app, mob["id"])
     snap = sc.emit("join_mob", {"mob": mob["id"]}, namespace=P, callback=True)
     assert snap["announcements"] == []
+
+
+def test_time_sync_answers_on_every_namespace_without_a_request_context(app, client, mob):
+    """time_sync {t0} → {t0, t1, t2} on /participant, /live and /organizer, answered past
+    Flask-SocketIO's per-event request context (realtime._Namespace): the clock's round
+    trips, several per phone per minute, stay cheap."""
+    import time
+
+    from flask_socketio import SocketIO
+
+    opened = []
+    real = SocketIO._handle_event
+
+    def spy(self, handler, message, namespace, sid, *args):
+        opened.append(message)
+        return real(self, handler, message, namespace, sid, *args)
+
+    SocketIO._handle_event = spy
+    try:
+        clients = [
+            (join(client, app, mob["id"]), P),
+            (socketio.test_client(app, namespace="/live"), "/live"),
+            (socketio.test_client(app, namespace=ORG, auth={"token": mob["token"]}), ORG),
+        ]
+        for sc, ns in clients:
+            before = time.time() * 1000
+            ack = sc.emit("time_sync", {"t0": 12345}, namespace=ns, callback=True)
+            after = time.time() * 1000
+            assert ack["t0"] == 12345
+            assert before <= ack["t1"] <= ack["t2"] <= after
+            assert sc.emit("time_sync", "junk", namespace=ns, callback=True)["t0"] is None
+        assert "time_sync" not in opened
+        ack = clients[1][0].emit("watch_mob", {"mob": mob["id"]}, namespace="/live", callback=True)
+        assert "watch_mob" in opened and ack["phase"] == "published"  # other events as before
+    finally:
+        SocketIO._handle_event = real

@@ -91,3 +91,34 @@ def test_bulk_events_reach_everyone_in_chunks_others_in_one_go(monkeypatch):
     yields.clear()
     m.emit("phase", {"phase": "action"}, ns, room="mob:a")  # time-critical: in one go
     assert len(sent) == 250 and yields == []
+
+
+def test_direct_writes_switch_falls_back_to_the_stock_emit_path(monkeypatch):
+    """DIRECT_WS_WRITES=false (rooms.use_direct_writes(False)): room events go through
+    python-socketio's own Manager.emit (bench/sync.py's side-by-side fan-out), reaching the
+    same clients with the same packet; back on, through rooms._send again."""
+    m = _manager()
+    ns = "/participant"
+    sids = [m.connect(f"eio{i}", ns) for i in range(5)]
+    for sid in sids:
+        m.enter_room(sid, ns, "mob:a")
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(m.server, "_send_eio_packet", lambda e, p: sent.append((e, p.data)))
+    ours: list[str] = []
+    real_send = server.rooms._send
+    monkeypatch.setattr(
+        server.rooms, "_send", lambda *a, **k: (ours.append(a[2]), real_send(*a, **k))
+    )
+    try:
+        server.rooms.use_direct_writes(False)
+        m.emit("phase", {"phase": "action"}, ns, room="mob:a")
+        assert ours == []
+        assert sorted(e for e, _ in sent) == [f"eio{i}" for i in range(5)]
+        assert {d for _, d in sent} == {'2/participant,["phase",{"phase":"action"}]'}
+        sent.clear()
+        server.rooms.use_direct_writes(True)
+        m.emit("phase", {"phase": "action"}, ns, room="mob:a")
+        assert len(ours) == 1
+        assert sorted(e for e, _ in sent) == [f"eio{i}" for i in range(5)]
+    finally:
+        server.rooms.use_direct_writes(True)
