@@ -1,10 +1,15 @@
 /**
  * Good Mob's service worker: the app shell (pages, modules, styles, icons and the vendor
- * files) is precached in a versioned cache and served from it, so the app opens offline.
+ * files) is cached in a versioned cache and served from it, so the app opens offline.
  *
  * - The BUILD line is rewritten by the server (server/pages.py) with a hash of the shell files
  *   and their URLs: a change to any shell file makes a new worker with a new cache; the old
  *   caches are deleted on activate.
+ * - Precache by page role: install caches only BUILD.core (the mob page /m/<id> and the
+ *   discover page with what they load), so a participant's first visit stays light. A page
+ *   that opens posts {type: "precache", path} (js/pwa.js): the files that page loads
+ *   (BUILD.pages) are cached then — the organizer's drawing library only with /organize.
+ *   Any other shell file is cached the first time it is fetched.
  * - /api/ and /socket.io/ are never cached nor answered from a cache: they go to the network.
  * - Pages (navigations) are network-first with a short timeout, falling back to the cached
  *   shell page for the route (/m/<id> → m.html, /live/<id> → live.html, /live/c/<id> →
@@ -15,7 +20,7 @@
  */
 
 /* global self, caches */
-const BUILD = {"version": "dev", "shell": ["/", "/m.html", "/manifest.webmanifest"]};
+const BUILD = {"version": "dev", "shell": ["/", "/m.html", "/manifest.webmanifest"], "core": ["/", "/m.html", "/manifest.webmanifest"], "pages": {}};
 
 const PREFIX = "goodmob-shell-";
 const CACHE = PREFIX + BUILD.version;
@@ -24,7 +29,7 @@ const NAVIGATION_TIMEOUT_MS = 3000;
 self.addEventListener("install", (event) => {
   event.waitUntil(
     caches.open(CACHE)
-      .then((cache) => cache.addAll(BUILD.shell.concat(["/config.json"])))
+      .then((cache) => cache.addAll(BUILD.core.concat(["/config.json"])))
       .then(() => self.skipWaiting()),
   );
 });
@@ -48,6 +53,24 @@ function shellPageFor(path) {
   if (path === "/organize" || path.startsWith("/organize/")) return "/organize.html";
   return "/";
 }
+
+/** Caches the files the page at `path` loads (those not cached yet). */
+async function precachePage(path) {
+  const files = BUILD.pages[shellPageFor(path)] ?? [];
+  const cache = await caches.open(CACHE);
+  const missing = [];
+  for (const file of files) {
+    if (!(await cache.match(file))) missing.push(file);
+  }
+  if (missing.length) await cache.addAll(missing);
+}
+
+self.addEventListener("message", (event) => {
+  const data = event.data;
+  if (data?.type === "precache" && typeof data.path === "string") {
+    event.waitUntil(precachePage(data.path).catch(() => {}));
+  }
+});
 
 function isNeverCached(url) {
   return url.pathname.startsWith("/api/") || url.pathname.startsWith("/socket.io/") ||
@@ -92,7 +115,13 @@ async function networkFirst(request) {
 
 async function cacheFirst(request) {
   const cached = await caches.match(request, { cacheName: CACHE, ignoreSearch: true });
-  return cached || fetch(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) {
+    const copy = response.clone();
+    caches.open(CACHE).then((cache) => cache.put(new URL(request.url).pathname, copy)).catch(() => {});
+  }
+  return response;
 }
 
 self.addEventListener("fetch", (event) => {

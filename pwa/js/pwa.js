@@ -6,10 +6,19 @@
  * @module pwa
  */
 
-/** Registers /sw.js once the page has loaded; resolves to the registration or null. */
+/**
+ * Registers /sw.js once the page has loaded; resolves to the registration or null. When the
+ * worker is active, asks it to cache what this page loads (the install precached only the
+ * participant's pages: the organizer's files are cached when the organizer opens theirs).
+ */
 export function registerServiceWorker() {
   if (!("serviceWorker" in navigator)) return Promise.resolve(null);
-  const register = () => navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((error) => {
+  const register = () => navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((registration) => {
+    navigator.serviceWorker.ready.then((ready) => {
+      ready.active?.postMessage({ type: "precache", path: location.pathname });
+    });
+    return registration;
+  }).catch((error) => {
     console.warn("service worker not installed:", error);
     return null;
   });

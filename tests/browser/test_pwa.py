@@ -3,8 +3,11 @@ versioned app-shell cache, and the app opening offline in Chromium."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import struct
+
+import brotli
 
 from server import pages
 
@@ -119,3 +122,84 @@ def test_service_worker_installs_and_the_app_opens_offline(live_server, rest, ph
     # Back online it reconnects by itself.
     context.set_offline(False)
     page.wait_for_function("() => window.__goodmobState().connection === 'joined'", timeout=15_000)
+
+
+def test_text_files_are_sent_compressed_with_their_own_etag(client):
+    raw = (pages.PWA_DIR / "vendor/leaflet/leaflet.js").read_bytes()
+    plain = client.get("/vendor/leaflet/leaflet.js")
+    assert plain.data == raw and "Content-Encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["Vary"]
+
+    gz = client.get("/vendor/leaflet/leaflet.js", headers={"Accept-Encoding": "gzip, deflate"})
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in gz.headers["Vary"]
+    assert gzip.decompress(gz.data) == raw
+    assert int(gz.headers["Content-Length"]) == len(gz.data) < len(raw) / 3
+    assert gz.headers["ETag"] != plain.headers["ETag"]
+    again = client.get("/vendor/leaflet/leaflet.js", headers={
+        "Accept-Encoding": "gzip", "If-None-Match": gz.headers["ETag"]})  # fmt: skip
+    assert again.status_code == 304
+
+    br = client.get("/js/participant.js", headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert br.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(br.data) == (pages.PWA_DIR / "js/participant.js").read_bytes()
+    refused = client.get("/js/participant.js", headers={"Accept-Encoding": "br;q=0, gzip"})
+    assert refused.headers["Content-Encoding"] == "gzip"
+
+    # Pages, the worker and the manifest too; images as they are.
+    for path in ("/m/abc12345", "/", "/sw.js", "/manifest.webmanifest", "/css/app.css"):
+        r = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert r.headers.get("Content-Encoding") == "gzip", path
+    page = client.get("/m/abc12345", headers={"Accept-Encoding": "gzip"})
+    assert b'src="/js/participant.js"' in gzip.decompress(page.data)
+    assert page.headers["Cache-Control"] == "no-cache"
+    worker = client.get("/sw.js", headers={"Accept-Encoding": "gzip"})
+    assert client.get("/sw.js", headers={"Accept-Encoding": "gzip",
+                      "If-None-Match": worker.headers["ETag"]}).status_code == 304  # fmt: skip
+    png = client.get("/icons/icon-192.png", headers={"Accept-Encoding": "gzip, br"})
+    assert "Content-Encoding" not in png.headers
+
+
+def test_the_api_is_never_compressed(client):
+    r = client.get("/api/mobs?lat=52.53&lon=13.4", headers={"Accept-Encoding": "gzip, br"})
+    assert r.status_code == 200 and "Content-Encoding" not in r.headers
+    r = client.get("/api/mobs/nosuchmob", headers={"Accept-Encoding": "gzip, br"})
+    assert r.status_code == 404 and "Content-Encoding" not in r.headers
+
+
+def test_the_shell_is_split_by_page_role():
+    build = pages.shell_build()
+    core = set(build["core"])
+    assert {"/m.html", "/", "/js/participant.js", "/js/clock.js", "/vendor/leaflet/leaflet.js",
+            "/vendor/socket.io/socket.io.esm.min.js", "/css/app.css"} <= core  # fmt: skip
+    assert not any("geoman" in u or "organize" in u for u in core), core
+    organize = set(build["pages"]["/organize.html"])
+    assert {"/vendor/leaflet-geoman/leaflet-geoman.min.js", "/js/organize.js",
+            "/js/mapstyle.js", "/css/organize.css"} <= organize  # fmt: skip
+    assert set(build["shell"]) >= core | organize
+
+
+def test_the_organizers_files_are_cached_when_the_organizer_page_opens(live_server, rest, phone):
+    mob = rest.published_mob()
+    context = phone()
+    page = context.new_page()
+    page.goto(f"/m/{mob['id']}")
+    page.locator("#view-join").wait_for(state="visible", timeout=10_000)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    paths = {u.split()[1] for u in _cached_urls(page)}
+    assert "/js/participant.js" in paths
+    assert not any("geoman" in p or "organize" in p for p in paths), sorted(paths)
+
+    page.goto("/organize")
+    page.wait_for_function(
+        """async () => {
+            for (const key of await caches.keys()) {
+              const cache = await caches.open(key);
+              if (await cache.match("/vendor/leaflet-geoman/leaflet-geoman.min.js")) return true;
+            }
+            return false;
+        }""",
+        timeout=15_000,
+    )
+    paths = {u.split()[1] for u in _cached_urls(page)}
+    assert {"/organize.html", "/js/organize.js", "/css/organize.css"} <= paths
