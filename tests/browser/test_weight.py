@@ -39,14 +39,8 @@ def first_visit(browser, url: str, path: str, throttle: bool = False) -> dict:
             cdp.send("Network.emulateNetworkConditions", SLOW_4G)
         page.goto(path, wait_until="load")
         page.locator("#view-join").wait_for(state="visible", timeout=30_000)
-        # The worker installed: its precache is done (install waits for it).
-        page.wait_for_function(
-            """async () => {
-                const reg = await navigator.serviceWorker.getRegistration();
-                return Boolean(reg && reg.active && reg.active.state === "activated");
-            }""",
-            timeout=30_000,
-        )
+        # The worker controls the page: it installed (its precache done) and activated.
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(500)
         fcp = page.evaluate(
