@@ -1,6 +1,6 @@
 """What ``time_sync`` costs a server process, and the rate the PWA's clock asks of it.
 
-Usage: .venv/bin/python -m bench.timesync [--phones 300] [--rates 500,1000,2000]
+Usage: .venv/bin/python -m bench.timesync [--phones 300] [--rates 250,1000]
        [--seconds 20] [--backend sqlite|postgis] [--write]
 
 One real ``python -m server`` process (production settings) and ``--phones`` real Socket.IO
@@ -192,13 +192,23 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--phones", type=int, default=300)
-    ap.add_argument("--rates", default="500,1000,2000")
+    ap.add_argument(
+        "--rates", default="", help="default: CLOCK_CONFIG's rates at 5,000 phones per process"
+    )
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--backend", choices=["sqlite", "postgis"], default="sqlite")
     ap.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
-    args.rates = [int(r) for r in args.rates.split(",")]
     cfg = clock_config()
+    implied = implied_rates(cfg)
+    args.rates = (
+        [int(r) for r in args.rates.split(",")]
+        if args.rates
+        else [
+            round(implied["waiting"]),
+            round(implied["final"]),
+        ]
+    )
     _say(f"CLOCK_CONFIG: {cfg}; implied at 5,000 phones: {implied_rates(cfg)}")
     result = measure(args)
     md = markdown(result, cfg, args, [a for a in argv if a != "--write"])
