@@ -1002,7 +1002,8 @@ def _verdict(runs: list[dict]) -> list[str]:
                 f"process(es): {p99:.1f} ms — {_ok(p99 <= t['local_p99_ms'])}; 0 missing: "
                 f"{r['missing_local']} — {_ok(r['missing_local'] == 0)}"
             )
-    ratios = [(r["case"], r["ratio"]) for r in runs if r["delays_ms"]]
+    # The 10× target is for the crowd that waited; the late joiner has its own target.
+    ratios = [(r["case"], r["ratio"]) for r in runs if r["delays_ms"] and not r.get("late")]
     if ratios:
         text = ", ".join(f"{c}: {x:.1f}×" for c, x in ratios)
         ok = all(x >= t["ratio"] for _, x in ratios)
