@@ -9,8 +9,10 @@ a bow-tie zone where its edges cross (organize-zone-error.png), publishes, and r
 while simulated participants (real Socket.IO clients) join and act (organize-run.png,
 organize-run-controls.png: announce, review a flagged deed). The
 live map is shot on a phone before GO (live-phone.png) and during the action
-(live-go-phone.png), and on a 1280×720 projector in big-screen mode (live-big.png); then a
-campaign of three cities on its world live map (live-campaign-phone.png). No internet is
+(live-go-phone.png), on a 1920×1080 desktop (live-desktop.png) and projector in big-screen
+mode (live-big.png); then a campaign of three cities on its world live map
+(live-campaign-phone.png); last a 10-second mob run to its end: the organizer's finished run
+(organize-finished.png) and its public summary (summary.png). No internet is
 needed: tiles point at an unreachable port, so maps show their plain background.
 """
 
@@ -40,7 +42,7 @@ from tests.factories import PARK  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 360, "height": 740}
-PROJECTOR = {"width": 1280, "height": 720}
+PROJECTOR = {"width": 1920, "height": 1080}
 # Fixes of the simulated crowd (lat, lon): two clusters in the park, so crowd cells show.
 CROWD = [(52.53180 + 0.00004 * (i % 4), 13.39940 + 0.00005 * (i // 4)) for i in range(10)] + [
     (52.53250 + 0.00004 * (i % 3), 13.40080 + 0.00005 * (i // 3)) for i in range(8)
@@ -341,6 +343,8 @@ def run(out: Path) -> None:
                 live.locator("path.gm-density").first.wait_for(timeout=15_000)
                 shoot(live, out, "live-phone.png")
 
+                desk = browser.new_context(viewport=PROJECTOR, base_url=url).new_page()
+                desk.goto(f"/live/{mob_id}")
                 big = browser.new_context(viewport=PROJECTOR, base_url=url).new_page()
                 big.goto(f"/live/{mob_id}?big=1")
                 big.locator("path.gm-density").first.wait_for(timeout=15_000)
@@ -371,6 +375,11 @@ def run(out: Path) -> None:
                     )
                 shoot(live, out, "live-go-phone.png")
                 shoot(big, out, "live-big.png")
+                desk.wait_for_function(
+                    "() => document.querySelectorAll('#live-map .gm-task--done').length >= 8",
+                    timeout=20_000,
+                )
+                shoot(desk, out, "live-desktop.png")
 
                 org.locator(".org-review-item").first.wait_for(timeout=15_000)
                 shoot(org, out, "organize-run.png")
@@ -385,6 +394,36 @@ def run(out: Path) -> None:
                 world.locator(".camp-pin").nth(2).wait_for(timeout=15_000)
                 world.locator("#camp-pledges").wait_for(state="visible", timeout=15_000)
                 shoot(world, out, "live-campaign-phone.png")
+
+                # A 10-second mob run to its end: the finished run and its summary.
+                short = requests.post(f"{url}/api/mobs", headers=headers, timeout=10, json={
+                    "title": "Ten seconds for the Weinberg", "zone": PARK,
+                    "action": "Pick up what is at your feet", "duration_s": 10,
+                    "go_at": "2099-01-01T12:00:00+01:00"}).json()  # fmt: skip
+                sid = short["id"]
+                requests.post(f"{url}/api/mobs/{sid}/tasks/generate", headers=headers,
+                              json={"spacing_m": 25, "kind": "litter"}, timeout=10)  # fmt: skip
+                requests.post(f"{url}/api/mobs/{sid}/publish", headers=headers, timeout=10)
+                short_clients = crowd(url, sid)
+                clients += short_clients
+                requests.post(f"{url}/api/mobs/{sid}/start-now", json={"lead_s": 2},
+                              headers=headers, timeout=10).raise_for_status()  # fmt: skip
+                time.sleep(3.5)
+                deeds(short_clients, done=7, flagged=1)
+                org.goto(f"/organize#/mob/{sid}/run")
+                org.wait_for_function(
+                    "() => document.querySelector('#run-phase').dataset.phase === 'finished'",
+                    timeout=30_000,
+                )
+                org.locator(".org-review-item").first.wait_for(timeout=15_000)
+                time.sleep(3.5)  # the toasts go away
+                shoot(org, out, "organize-finished.png")
+                summary = browser.new_context(**phone).new_page()
+                summary.goto(f"/s/{sid}")
+                summary.locator("#sum-chart svg").wait_for(timeout=15_000)
+                time.sleep(0.4)
+                summary.screenshot(path=str(out / "summary.png"), full_page=True)
+                print("wrote summary.png")
                 browser.close()
         finally:
             for sio, _fix in clients:

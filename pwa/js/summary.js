@@ -86,12 +86,13 @@ export function niceTicks(top, most = 5) {
 /**
  * Deeds per minute after GO as a bar chart in inline SVG: a y axis of deeds with round ticks
  * and grid lines, an x axis of minutes (1 = the first minute after GO), each bar's count above
- * it. The drawing keeps its aspect ratio (no stretched text) and scales to the card's width.
+ * it. The drawing keeps its aspect ratio (no stretched text), at the card's width.
  */
 function renderChart(perMinute) {
-  const W = 640;
-  const H = 240;
-  const pad = { left: 52, right: 14, top: 16, bottom: 48 };
+  // Drawn at the card's own width (1 unit = 1 CSS pixel), so labels keep their size on phones.
+  const W = Math.round(Math.max(280, Math.min(900, $("sum-chart").clientWidth || 640)));
+  const H = W < 480 ? 200 : 240;
+  const pad = { left: 48, right: 10, top: 16, bottom: 46 };
   const plotW = W - pad.left - pad.right;
   const plotH = H - pad.top - pad.bottom;
   const minutes = perMinute.length ? perMinute : [{ minute: 0, done: 0 }];
@@ -100,7 +101,7 @@ function renderChart(perMinute) {
   const y = (v) => pad.top + plotH - (plotH * v) / top;
   const slot = plotW / minutes.length;
   const barW = Math.max(2, Math.min(56, slot * 0.7));
-  const every = Math.ceil(minutes.length / 16); // at most ~16 minute labels
+  const every = Math.ceil(minutes.length / Math.max(4, Math.floor(plotW / 40))); // labels ≥ 40 px apart
 
   const svg = svgEl("svg", {
     viewBox: `0 0 ${W} ${H}`,
