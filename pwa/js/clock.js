@@ -57,9 +57,9 @@
  * Round trips per phone: 1 per `intervalMs` while GO is pending, 1 per `finalIntervalMs` in
  * its last minute, 1 per `idleIntervalMs` otherwise; plus a burst of `burstSamples` on
  * connect and when the page is shown again. At 5,000 phones on one server process that is
- * 5,000 / 5 s = 1,000 `time_sync`/s in the last minute before GO, 250/s before it, 83/s with
+ * 5,000 / 6 s = 833 `time_sync`/s in the last minute before GO, 250/s before it, 83/s with
  * no GO pending (docs/BENCHMARKS.md, `timesync`: what that rate costs the server). Denser
- * sampling would buy little: the estimate's error p99 is ~10 ms with these settings under
+ * sampling would buy little: the estimate's error p99 is ~11–12 ms with these settings under
  * 0–80 ms random delays each way and ±100 ppm drift (tests/js/clock.test.mjs).
  */
 export const CLOCK_CONFIG = Object.freeze({
@@ -69,7 +69,7 @@ export const CLOCK_CONFIG = Object.freeze({
   intervalMs: 20_000,
   /** ...and in its last `finalWindowMs`, one this often (ms)... */
   finalWindowMs: 60_000,
-  finalIntervalMs: 5_000,
+  finalIntervalMs: 6_000,
   /** ...and none in its last `quietMs` (the estimate is settled; the server sends GO). */
   quietMs: 3_000,
   /** With nothing pending: one round trip this often (ms). */
