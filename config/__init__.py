@@ -66,6 +66,10 @@ class Settings:
     task_spacing_min_m: float = 5.0
     task_spacing_max_m: float = 5000.0
     task_capacity_max: int = 1000
+    # CPU-heavy geometry (task grids) runs in worker processes, off the event loop
+    compute_workers: int = 1  # worker processes per server process
+    compute_max_pending: int = 4  # calls running or queued per server process; more get 503
+    compute_timeout_s: float = 30.0  # a call running longer has its worker killed (503)
     # Schedule
     gather_lead_s: int = 15 * 60
     countdown_lead_s: int = 60
@@ -238,6 +242,9 @@ def _check(s: Settings) -> None:
         "workers",
         "db_pool_size",
         "db_pool_timeout_s",
+        "compute_workers",
+        "compute_max_pending",
+        "compute_timeout_s",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")

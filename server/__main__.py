@@ -64,6 +64,10 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     gc.freeze()
     gc.set_threshold(100_000, 50, 50)
     stopping = []
+    from server import compute
+
+    # Start the geometry worker process now, not on the first heavy request.
+    socketio.start_background_task(compute.warm_up, settings)
     if settings.scheduler:
         socketio.start_background_task(scheduler.run, app, lambda: bool(stopping))
         mark_scheduler_started(app)

@@ -6,6 +6,7 @@ import secrets
 import string
 from datetime import datetime, timedelta
 
+import numpy as np
 import shapely
 from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import Settings
+from server import compute
 from server.errors import ApiError
 from server.models import (
     CLOSED_STATUSES,
@@ -134,6 +136,24 @@ def create_mob(
     raise ApiError(503, "id_exhausted", "Could not allocate a mob id; try again.")
 
 
+def _tasks_outside(session: Session, mob: Mob, zone) -> list[int]:
+    """Ids of the mob's tasks not covered by ``zone`` (boundary counts as inside): one
+    vectorized test against the prepared zone, so 2,000 tasks and a 2,000-vertex zone cost
+    milliseconds, not a zone scan per task."""
+    rows = session.execute(
+        select(Task.id, func.ST_X(Task.point), func.ST_Y(Task.point))
+        .where(Task.mob_pk == mob.pk)
+        .order_by(Task.id)
+    ).all()
+    if not rows:
+        return []
+    ids = np.array([r[0] for r in rows])
+    lon = np.array([r[1] for r in rows], dtype=float)
+    lat = np.array([r[2] for r in rows], dtype=float)
+    shapely.prepare(zone)
+    return ids[~shapely.intersects_xy(zone, lon, lat)].tolist()
+
+
 def _check_open(mob: Mob) -> None:
     if mob.status in CLOSED_STATUSES:
         raise ApiError(409, "mob_closed", f"The mob is {mob.status} and can no longer change.")
@@ -160,7 +180,7 @@ def update_mob(
             setattr(mob, name, changes[name])
     if "zone" in changes:
         zone = changes["zone"]
-        outside = [t.id for t in mob.tasks if not zone.covers(to_shape(t.point))]
+        outside = _tasks_outside(session, mob, zone)
         if outside:
             raise ApiError(
                 409,
@@ -328,8 +348,14 @@ def generate_tasks(
     existing = 0 if replace else session.scalar(select(func.count()).where(Task.mob_pk == mob.pk))
     room = settings.tasks_max_per_mob - existing
     try:
-        points = geo.generate_task_points(
-            mob_zone(mob), spacing_m, grid=grid, max_tasks=max(room, 0)
+        # Seconds of CPU for a hostile zone: in a worker process, off the event loop.
+        points = compute.run(
+            settings,
+            geo.generate_task_points,
+            mob_zone(mob),
+            spacing_m,
+            grid=grid,
+            max_tasks=max(room, 0),
         )
     except geo.GeoError as exc:
         raise ApiError(422, exc.code, exc.message, exc.where) from None

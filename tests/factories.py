@@ -67,3 +67,33 @@ def make_published_mob(client, token: str, spacing_m: float = 25, **overrides) -
     r = client.post(f"/api/mobs/{mob['id']}/publish", headers=auth(token))
     assert r.status_code == 200, r.get_json()
     return r.get_json()
+
+
+def star_zone(
+    vertices: int = 2000,
+    outer_m: float = 1000.0,
+    inner_m: float = 350.0,
+    lon0: float = 13.40,
+    lat0: float = 52.52,
+) -> dict:
+    """A hostile but valid zone: a GeoJSON star of ``vertices`` corners (alternately
+    ``outer_m`` and ``inner_m`` from its centre), by default the 2,000-vertex, ~1.1 km² star
+    of the December 2026 attack (issue 15, finding 3): 1,000 spikes about 2 m wide at their
+    base, so a grid's cells between the radii are almost all clipped by many edges. Used by
+    tests and by bench/ to reproduce the heavy task generation."""
+    import math
+
+    m_per_deg_lat = 111_320.0
+    m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(lat0))
+    ring = []
+    for i in range(vertices):
+        angle = 2 * math.pi * i / vertices
+        r = outer_m if i % 2 == 0 else inner_m
+        ring.append(
+            [
+                round(lon0 + r * math.cos(angle) / m_per_deg_lon, 7),
+                round(lat0 + r * math.sin(angle) / m_per_deg_lat, 7),
+            ]
+        )
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
