@@ -44,11 +44,15 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import create_app, rooms, scheduler, security, socketio, wsfast
+    from server import compute, create_app, rooms, scheduler, security, socketio, wsfast
     from server.health import mark_scheduler_started
     from server.limits import raise_open_file_limit
 
     app = create_app(settings)
+    # The geometry worker process (server.compute) starts now, before the port is open:
+    # its first start imports geo in a fresh interpreter (a second or two), which must not
+    # stall a serving process.
+    compute.warm_up(settings)
     print(raise_open_file_limit(settings.max_connections), file=sys.stderr, flush=True)
     # Each socket's events are handled in its reader greenlet, one at a time, instead of a
     # new greenlet per event (a phone's events are answered in order anyway).
@@ -64,10 +68,6 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     gc.freeze()
     gc.set_threshold(100_000, 50, 50)
     stopping = []
-    from server import compute
-
-    # Start the geometry worker process now, not on the first heavy request.
-    socketio.start_background_task(compute.warm_up, settings)
     if settings.scheduler:
         socketio.start_background_task(scheduler.run, app, lambda: bool(stopping))
         mark_scheduler_started(app)
