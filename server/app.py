@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.url_map.converters["int"] = _RowId
     app.url_map.converters["notapi"] = _NotApi
 
-    from server import follows, ratelimit, security, timeline
+    from server import follows, ratelimit, security, timeline, wsfast
     from server.api import api
     from server.errors import register_error_handlers
     from server.growth import growth
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         channel=settings.redis_channel,
         **security.socketio_options(settings),  # origin check and message size limit
     )
+    wsfast.guard_packets(socketio.server)  # unreadable JSON: a refusal, not a traceback
     return app
 
 

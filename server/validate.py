@@ -26,9 +26,30 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_body(request: Request) -> dict:
-    """The request body as a JSON object, or a 400 that says what is wrong and where."""
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
+    )
+
+
+def _body(request: Request) -> bytes:
+    """The raw body. A body with a Content-Length over the limit was refused by werkzeug
+    (413) before this; a chunked one (no Content-Length) is read up to the limit, and if the
+    client sent more than that it is refused with the same 413, not cut and then misread."""
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    # werkzeug stops reading a chunked body at the limit: one byte more on the WSGI stream
+    # (the server de-chunks) means the client sent more than the limit.
+    chunked = request.content_length is None and limit is not None
+    if chunked and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise _too_large(limit)
+    return raw
+
+
+def json_body(request: Request) -> dict:
+    """The request body as a JSON object, or a 400 that says what is wrong and where
+    (413 ``payload_too_large`` past ``MAX_BODY_BYTES``, chunked or not)."""
+    raw = _body(request)
     if not raw:
         raise ApiError(400, "body_missing", "Send a JSON object as the request body.")
     try:
@@ -48,6 +69,10 @@ def json_body(request: Request) -> dict:
         ) from None
     except ValueError as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # `[[[[…` a thousand deep: refused, never a 500 with a traceback
+        raise ApiError(
+            400, "invalid_json", "The body is not valid JSON: it is nested too deeply."
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "body_not_object", "The body must be a JSON object.")
     return data

@@ -34,9 +34,11 @@ from gevent.lock import Semaphore
 
 __all__ = [
     "FrameWriter",
+    "InvalidPacketJSON",
     "SocketJSON",
     "Utf8Validator",
     "data_is_binary",
+    "guard_packets",
     "install",
     "mask_payload",
     "send_now",
@@ -229,7 +231,103 @@ class SocketJSON:
                 pass
         from engineio import json as engineio_json
 
-        return engineio_json.loads(s, *args, **kwargs)
+        return _strict_loads(engineio_json.loads, s, *args, **kwargs)
+
+
+class InvalidPacketJSON(ValueError):
+    """A Socket.IO packet whose JSON cannot be read: malformed, or nested deeper than the
+    decoder goes (``[[[[…`` a thousand deep raised RecursionError in the standard library,
+    a 500-style traceback per packet). ``Packet.decode`` (see :func:`guard_packets`) adds
+    the packet's type, namespace and ack id, which come before the JSON."""
+
+    packet_type: int | None = None
+    namespace: str | None = None
+    id: int | None = None
+
+
+def _strict_loads(loads, s, *args, **kwargs):
+    try:
+        return loads(s, *args, **kwargs)
+    except RecursionError:
+        raise InvalidPacketJSON("it is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidPacketJSON(str(exc) or "it cannot be read") from None
+
+
+class _StrictJSON:
+    """Wraps a ``json``-like module so that whatever it cannot read raises
+    :class:`InvalidPacketJSON` (for the standard-library path of the Flask test client)."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+
+    def dumps(self, obj, *args, **kwargs):
+        return self.module.dumps(obj, *args, **kwargs)
+
+    def loads(self, s, *args, **kwargs):
+        return _strict_loads(self.module.loads, s, *args, **kwargs)
+
+
+def guard_packets(server) -> None:
+    """Answer a Socket.IO packet whose JSON cannot be read with a clean refusal instead of a
+    logged traceback: an event that asked for an ack gets ``{"error": {"code":
+    "invalid_json", …}}`` as its ack, a connect gets a CONNECT_ERROR with that code, anything
+    else is dropped; one warning line is logged. Called by ``create_app`` for every server
+    (the real one and the test client's), before or after :func:`install`."""
+    import logging
+
+    from socketio import packet
+
+    from server.errors import error_body
+
+    if not getattr(packet.Packet, "_goodmob_guarded", False):
+        if not isinstance(packet.Packet.json, _StrictJSON) and packet.Packet.json is not (
+            SocketJSON
+        ):
+            packet.Packet.json = _StrictJSON(packet.Packet.json)
+        original_decode = packet.Packet.decode
+
+        def decode(self, encoded_packet):
+            try:
+                return original_decode(self, encoded_packet)
+            except RecursionError:
+                exc = InvalidPacketJSON("it is nested too deeply")
+            except InvalidPacketJSON as raised:
+                exc = raised
+            exc.packet_type, exc.namespace, exc.id = self.packet_type, self.namespace, self.id
+            raise exc
+
+        packet.Packet.decode = decode
+        packet.Packet._goodmob_guarded = True
+
+    log = logging.getLogger("goodmob.socket")
+    handle = server._handle_eio_message
+
+    def guarded(eio_sid, data):
+        try:
+            return handle(eio_sid, data)
+        except InvalidPacketJSON as exc:
+            namespace = exc.namespace or "/"
+            log.warning("socket packet refused: invalid_json (%s) on %s", exc, namespace)
+            body = error_body("invalid_json", f"The message is not valid JSON: {exc}.")
+            if exc.packet_type == packet.EVENT and exc.id is not None:
+                if server.manager.sid_from_eio_sid(eio_sid, namespace):
+                    ack = server.packet_class(
+                        packet.ACK, namespace=namespace, data=[body], id=exc.id
+                    )
+                    server._send_packet(eio_sid, ack)
+            elif exc.packet_type == packet.CONNECT:
+                server._send_packet(
+                    eio_sid,
+                    server.packet_class(
+                        packet.CONNECT_ERROR,
+                        namespace=namespace,
+                        data={"message": "invalid_json", "data": body},
+                    ),
+                )
+
+    server._handle_eio_message = guarded  # the Flask test client calls it by name
+    server.eio.on("message", guarded)  # engine.io took the bound method when it was made
 
 
 def install(server=None) -> None:

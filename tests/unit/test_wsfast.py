@@ -1,5 +1,6 @@
 """server.wsfast gives exactly what gevent-websocket's own frame code gives."""
 
+import logging
 import random
 import socket
 import threading
@@ -290,3 +291,56 @@ def test_frames_are_never_written_past_a_tls_socket():
     finally:
         a.close()
         b.close()
+
+
+# ---------------------------------------------------------------- unreadable packets (#15.7)
+
+DEEP_PACKETS = [
+    pytest.param('2/live,7["watch_mob",' + "[" * 1000, id="1000-open-brackets"),
+    pytest.param('2/live,7["watch_mob",' + "[" * 5000 + "]" * 5000 + "]", id="5000-deep"),
+    pytest.param('2/live,7["watch_mob",{"mob": nope}]', id="malformed"),
+]
+
+
+@pytest.mark.parametrize("text", ["[" * 1000, "[" * 5000 + "]" * 5000, '{"a": nope}'])
+def test_socket_json_refuses_unreadable_text_with_one_exception_type(text):
+    with pytest.raises(wsfast.InvalidPacketJSON):
+        wsfast.SocketJSON.loads(text)
+
+
+@pytest.mark.parametrize("raw", DEEP_PACKETS)
+def test_an_unreadable_event_gets_an_invalid_json_ack_and_no_traceback(app, raw, caplog):
+    from server import socketio as flask_socketio
+
+    live = flask_socketio.test_client(app, namespace="/live")
+    with caplog.at_level(logging.WARNING):
+        flask_socketio.server._handle_eio_message(live.eio_sid, raw)
+    assert live.acks is not None, "no ack for an event that asked for one"
+    (body,) = live.acks["args"]
+    live.acks = None
+    assert body["error"]["code"] == "invalid_json"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert any("invalid_json" in r.getMessage() for r in caplog.records)
+    # The connection stays usable.
+    ack = live.emit("watch_mob", {"mob": "zzzzzzzz"}, namespace="/live", callback=True)
+    assert ack["error"]["code"] != "invalid_json"
+    live.disconnect(namespace="/live")
+
+
+def test_an_unreadable_connect_gets_a_connect_error(app, caplog):
+    from socketio import packet
+
+    from server import socketio as flask_socketio
+
+    live = flask_socketio.test_client(app, namespace="/live")
+    sent = []
+    real_send = flask_socketio.server._send_packet
+    flask_socketio.server._send_packet = lambda sid, pkt: sent.append(pkt) or real_send(sid, pkt)
+    try:
+        with caplog.at_level(logging.WARNING):
+            flask_socketio.server._handle_eio_message(live.eio_sid, "0/organizer," + "[" * 1000)
+    finally:
+        flask_socketio.server._send_packet = real_send
+    assert [p.packet_type for p in sent] == [packet.CONNECT_ERROR]
+    assert sent[0].data["data"]["error"]["code"] == "invalid_json"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
