@@ -95,6 +95,9 @@ class Settings:
     density_resolution: int = 10
     density_min_people: int = 5
     density_min_interval_s: float = 2.0
+    # Only people in the zone for this long count towards k (fresh fake joiners cannot fill a
+    # lone person's cell up to k; see docs/SECURITY.md, issue 15 §2); 0 in tests
+    density_trust_after_s: float = 120.0
     # Scale-out: connections one process should be able to hold (open-file limit check)
     max_connections: int = 10_000
     workers: int = 1
@@ -134,7 +137,7 @@ class Settings:
 
 _DEFAULTS_BY_ENV = {
     "development": {},
-    "test": {"log_level": "WARNING", "rate_limit_enabled": False},
+    "test": {"log_level": "WARNING", "rate_limit_enabled": False, "density_trust_after_s": 0},
     "production": {"auto_migrate": False, "host": "0.0.0.0"},
 }
 
@@ -254,6 +257,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"DB_MAX_OVERFLOW={s.db_max_overflow} must be 0 or more")
     if s.start_now_lead_s < s.start_now_min_lead_s:
         raise ConfigError("START_NOW_LEAD_S must be at least START_NOW_MIN_LEAD_S")
+    if s.density_trust_after_s < 0:
+        raise ConfigError(f"DENSITY_TRUST_AFTER_S={s.density_trust_after_s} must be 0 or more")
     if not 0 <= s.density_resolution <= 15:
         raise ConfigError(f"DENSITY_RESOLUTION={s.density_resolution} must be between 0 and 15")
     if s.workers > 1 and not s.redis_url:

@@ -2,19 +2,22 @@
 
 Individual positions never leave this module: only cells holding at least
 DENSITY_MIN_PEOPLE people (k-anonymity, default 5) are reported, with the cell's outline so
-that a map can draw it without an H3 library.
+that a map can draw it without an H3 library. Only people who have been in the zone for
+DENSITY_TRUST_AFTER_S are counted: joining needs no account, so k fresh fake phones next to a
+lone person would otherwise unmask their cell (docs/SECURITY.md, issue 15 §2).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import h3
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server.models import Mob, Participant
+from server.models import Mob, Participant, utcnow
 
 __all__ = ["density_cells", "density_json"]
 
@@ -32,11 +35,13 @@ def density_cells(points, resolution: int, min_people: int) -> list[tuple[str, i
 
 def density_json(session: Session, mob: Mob, settings: Settings) -> dict:
     """The ``density`` payload of a mob (without ``mob``/``seq``)."""
-    points = session.execute(
-        select(Participant.lon, Participant.lat).where(
-            Participant.mob_pk == mob.pk, Participant.lat.is_not(None)
-        )
-    ).all()
+    query = select(Participant.lon, Participant.lat).where(
+        Participant.mob_pk == mob.pk, Participant.lat.is_not(None)
+    )
+    if settings.density_trust_after_s > 0:  # in the zone long enough to be hard to fake
+        since = utcnow() - timedelta(seconds=settings.density_trust_after_s)
+        query = query.where(Participant.entered_zone_at <= since)
+    points = session.execute(query).all()
     cells = density_cells(points, settings.density_resolution, settings.density_min_people)
     return {
         "resolution": settings.density_resolution,

@@ -377,3 +377,56 @@ def test_no_one_but_the_holder_can_tell_which_task_a_lone_participant_holds(app,
     )
     for sc, ns in ((phone, P), (spectator, LIVE), (watcher, "/organizer")):
         sc.disconnect(ns)
+
+
+# --- issue 15 §2: fake joiners cannot fill a lone person's cell up to k --------------------
+
+
+def test_fresh_fake_joiners_cannot_make_a_lone_persons_cell_appear(app, client, db):
+    """A lone participant has been in the zone for a while; 4 fake phones join and report
+    next to them. The cell must stay hidden: only people who have been in the zone for
+    DENSITY_TRUST_AFTER_S count towards k. Once the fakes have been there that long too, the
+    cell shows (the residual risk documented in SECURITY.md)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from server.models import utcnow
+
+    base = app.config["SETTINGS"]
+    app.config["SETTINGS"] = replace(base, density_trust_after_s=120)
+    try:
+        organizer = make_organizer(client)
+        mob_id = make_published_mob(client, organizer, spacing_m=40)["id"]
+        spectator = socketio.test_client(app, namespace=LIVE)
+
+        def cells():
+            ack = spectator.emit("watch_mob", {"mob": mob_id}, namespace=LIVE, callback=True)
+            return ack["density"]["cells"]
+
+        def phone(lat, lon):
+            token = client.post(f"/api/mobs/{mob_id}/participants", json={}).get_json()["token"]
+            sc = socketio.test_client(app, namespace=P, auth={"token": token})
+            fix = {"lat": lat, "lon": lon, "accuracy_m": 8, "at": 0}
+            assert sc.emit("report_location", fix, namespace=P, callback=True)["zone"] == "inside"
+            return sc
+
+        def age_everyone(seconds):
+            db.execute(
+                update(Participant).values(entered_zone_at=utcnow() - timedelta(seconds=seconds))
+            )
+            db.commit()
+
+        lone = phone(52.53200, 13.40000)
+        age_everyone(600)  # the lone person has been in the zone for 10 minutes
+        fakes = [phone(52.53200 + 0.00001 * i, 13.40000) for i in range(1, 5)]
+        assert cells() == []  # 1 established + 4 fresh: below k
+        age_everyone(600)  # the fakes stayed 10 minutes: they count now (the residual risk)
+        [cell] = cells()
+        assert cell["count"] == 5
+        for sc in [lone, *fakes]:
+            sc.disconnect(P)
+        spectator.disconnect(LIVE)
+    finally:
+        app.config["SETTINGS"] = base
