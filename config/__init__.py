@@ -107,6 +107,9 @@ class Settings:
     # and writer wake-up per connection). An experiment switch for bench/sync.py's
     # side-by-side fan-out; leave it on.
     direct_ws_writes: bool = True
+    # A process accepts connections only once its Redis subscription is live: how long it
+    # waits for that at start (when Redis is unreachable it does not wait; /readyz says so)
+    redis_subscribe_wait_s: float = 15.0
     shutdown_timeout_s: float = 10.0  # longest graceful stop on SIGTERM
     worker_boot_s: float = 3.0  # rolling restart: wait for a new worker before stopping one
     # Operations (see docs/OPERATIONS.md): readiness checks and Prometheus metrics
@@ -206,6 +209,8 @@ def _check_operations(s: Settings) -> None:
         raise ConfigError(f"LOG_LEVEL={s.log_level!r} must be one of {', '.join(_LOG_LEVELS)}")
     if s.log_format not in ("auto", "json", "text"):
         raise ConfigError(f"LOG_FORMAT={s.log_format!r} must be auto, json or text")
+    if s.redis_subscribe_wait_s < 0:
+        raise ConfigError(f"REDIS_SUBSCRIBE_WAIT_S={s.redis_subscribe_wait_s} must be 0 or more")
     if s.readyz_timeout_s <= 0:
         raise ConfigError(f"READYZ_TIMEOUT_S={s.readyz_timeout_s} must be positive")
     if s.readyz_scheduler_stale_s <= s.scheduler_max_sleep_s:

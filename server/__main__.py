@@ -44,7 +44,16 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import compute, create_app, rooms, scheduler, security, socketio, wsfast
+    from server import (
+        compute,
+        create_app,
+        rooms,
+        scheduler,
+        security,
+        socketio,
+        subscription,
+        wsfast,
+    )
     from server.health import mark_scheduler_started
     from server.limits import raise_open_file_limit
 
@@ -71,6 +80,10 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     if settings.scheduler:
         socketio.start_background_task(scheduler.run, app, lambda: bool(stopping))
         mark_scheduler_started(app)
+    # Subscribed to the message queue before the listening socket exists: a phone this
+    # process accepts gets every event published after its join (issue 15, finding 8).
+    wait_s = settings.redis_subscribe_wait_s
+    print(subscription.start(app, socketio.server, wait_s), file=sys.stderr, flush=True)
     server = pywsgi.WSGIServer(
         _listener(settings.host, settings.port, reuse_port),
         app,

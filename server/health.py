@@ -2,9 +2,11 @@
 
 ``/healthz`` answers 200 while the process serves requests (restart it when this fails).
 ``/readyz`` answers 200 only when this process can do its work (send it traffic only then):
-the database answers, Redis answers (when REDIS_URL is set), the database schema is at the
-newest migration, and the phase scheduler loop of this process has completed a loop in the
-last READYZ_SCHEDULER_STALE_S (when this process runs it). The body lists each check as
+the database answers, Redis answers (when REDIS_URL is set), this process's Socket.IO
+message-queue subscription is live (a probe it publishes comes back through its own
+listener: ``server.subscription``), the database schema is at the newest migration, and the
+phase scheduler loop of this process has completed a loop in the last
+READYZ_SCHEDULER_STALE_S (when this process runs it). The body lists each check as
 ``{ok, detail, ms}``; a failing one makes the answer 503.
 
 ``run_checks`` is also used by ``python -m server check-config --connect``.
@@ -19,6 +21,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from config import Settings
+from server import subscription
 
 __all__ = ["health", "run_checks", "mark_scheduler_started", "SCHEDULER_STARTED"]
 
@@ -130,9 +133,15 @@ def redis_client(url: str, timeout_s: float):
 
 
 def run_checks(
-    settings: Settings, engine, *, redis=None, scheduler_started: float | None = None
+    settings: Settings,
+    engine,
+    *,
+    redis=None,
+    scheduler_started: float | None = None,
+    subscription: Callable[[], str] | None = None,
 ) -> dict:
-    """Every readiness check: ``{name: {ok, detail, ms}}``."""
+    """Every readiness check: ``{name: {ok, detail, ms}}``. ``subscription`` probes the
+    message-queue subscription (only a serving process has one)."""
     t = settings.readyz_timeout_s
     checks = {"database": _run(_database(engine), t)}
     if checks["database"]["ok"]:
@@ -144,6 +153,14 @@ def run_checks(
         checks["redis"] = _run(_redis(redis), t)
     else:
         checks["redis"] = _skipped("not configured (REDIS_URL is empty)")
+    if not settings.redis_url:
+        checks["subscription"] = _skipped("no message queue (REDIS_URL is empty)")
+    elif subscription is None:
+        checks["subscription"] = _skipped("not checked here (only a serving process has one)")
+    elif checks["redis"]["ok"]:
+        checks["subscription"] = _run(subscription, t)
+    else:
+        checks["subscription"] = {"ok": False, "detail": "Redis unreachable", "ms": 0.0}
     if scheduler_started is not None:
         checks["scheduler"] = _run(_scheduler(scheduler_started, settings), t)
     else:
@@ -176,6 +193,7 @@ def readyz():
         app.extensions["goodmob.engine"],
         redis=redis,
         scheduler_started=app.extensions.get(SCHEDULER_STARTED),
+        subscription=lambda: subscription.probe(app, settings.readyz_timeout_s),
     )
     ready = all(c["ok"] for c in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}

@@ -627,6 +627,7 @@ class _State(NamedTuple):
     task_prompt: str | None
     task_lon: float | None
     task_lat: float | None
+    event_seq: int  # the mob's latest event number, for the ack (a phone notices a gap)
 
 
 # One read, on the driver directly: this runs for every walking fix, and SQLAlchemy's
@@ -636,7 +637,7 @@ _STATE_SQL = (
     "p.entered_zone_at IS NOT NULL, "
     "p.lat, p.lon, p.accuracy_m, p.fix_at, p.created_at, m.updated_at, "
     "m.positions_purged_at IS NOT NULL, t.status, t.kind, t.label, t.prompt, "
-    "ST_X(t.point), ST_Y(t.point) "
+    "ST_X(t.point), ST_Y(t.point), m.event_seq "
     "FROM participants p JOIN mobs m ON m.pk = p.mob_pk "
     "LEFT JOIN tasks t ON t.id = p.task_id WHERE p.id = "
 )
@@ -841,10 +842,19 @@ def _report_on_kept(engine, participant_id, lat, lon, accuracy_m, settings, now)
 
 
 def _report(raw, engine, participant_id, lat, lon, accuracy_m, settings, now):
-    """``report_location_by_id`` on the DBAPI connection ``raw``; None on a conflict."""
+    """``report_location_by_id`` on the DBAPI connection ``raw``; None on a conflict. The
+    ack carries the mob's latest event number (``seq``), read in the same row."""
     row = _read_state(raw, engine.dialect.paramstyle, participant_id)
     if row is None:
         raise ApiError(401, "participant_gone", "This participant no longer exists.")
+    answer = _judge(raw, engine, row, lat, lon, accuracy_m, settings, now)
+    if answer is not None:
+        answer[0]["seq"] = row.event_seq
+    return answer
+
+
+def _judge(raw, engine, row, lat, lon, accuracy_m, settings, now):
+    """``_report`` past its read."""
     if row.positions_purged:  # the mob is over: no position is kept any more
         return {"zone": "uncertain", "counted": False, "reason": "mob_ended", "task": None}, None
     stored = None
@@ -944,7 +954,8 @@ def _report_changed(session, participant_id, data, settings, now) -> tuple[dict,
     if participant is None:
         raise ApiError(401, "participant_gone", "This participant no longer exists.")
     mob = participant.mob
-    return report_location(session, participant, mob, data, settings, now), mob.id
+    ack = report_location(session, participant, mob, data, settings, now)
+    return {**ack, "seq": mob.event_seq}, mob.id
 
 
 def _deed_answer(deed: Deed, totals: dict) -> dict:

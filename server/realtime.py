@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from flask import current_app, g, request
-from flask_socketio import ConnectionRefusedError, Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
+from flask_socketio import rooms as rooms_of_socket
 from sqlalchemy import select
 
 from server import (
@@ -365,11 +366,23 @@ class ParticipantNamespace(_Namespace):
 
     @_ack_errors
     def on_join_mob(self, data):
-        participant, mob = _current()
-        wanted = data.get("mob") if isinstance(data, dict) else None
-        if wanted != mob.id:
-            raise ApiError(403, "wrong_mob", "This token belongs to another mob.")
-        join_room(f"mob:{mob.id}")
+        from flask import session as socket_session
+
+        # In the mob's room before the mob (and its seq) is read: an event committed after
+        # that read then reaches this socket live, one committed before is in the snapshot.
+        # (Joined after the read, an event published during the read was lost: finding 8.)
+        room = f"mob:{socket_session.get('mob_id')}"
+        joined_before = room in rooms_of_socket()
+        join_room(room)
+        try:
+            participant, mob = _current()
+            wanted = data.get("mob") if isinstance(data, dict) else None
+            if wanted != mob.id:
+                raise ApiError(403, "wrong_mob", "This token belongs to another mob.")
+        except Exception:
+            if not joined_before:
+                leave_room(room)
+            raise
         answer = snapshot(participant, mob, data.get("last_seq"))
         app = current_app._get_current_object()
         phonestats.state(app).joined(request.sid, mob.id)  # the snapshot has the counters
@@ -441,6 +454,7 @@ class ParticipantNamespace(_Namespace):
         ack = participants.confirm_deed(
             session, participant, mob, data, _settings(), known=_recent_counters(mob)
         )
+        ack = {**ack, "seq": mob.event_seq}  # as read with the mob: a phone notices a gap
         session.commit()
         if ack.get("status"):
             push_stats(mob, ack["totals"])
@@ -487,6 +501,13 @@ def _refused_busy(exc: Exception) -> Exception:
     return _refused(busy.code, busy.message)
 
 
+def _refresh_after_joining(mob: Mob) -> None:
+    """Read the mob again once the socket is in its room (the room is joined only after the
+    watcher is authorized, which reads the mob): an event committed after this read reaches
+    the socket live, one committed before is in the snapshot (or its ``missed``)."""
+    db_session().refresh(mob)
+
+
 def _watch(mob_id: str, audience: str) -> None:
     """Count this socket as watching ``mob_id`` (once; a second watch_mob moves it)."""
     from flask import session as socket_session
@@ -522,6 +543,7 @@ class LiveNamespace(_Namespace):
     def on_watch_mob(self, data):
         mob = _watched_mob(data)
         join_room(f"mob:{mob.id}:live")
+        _refresh_after_joining(mob)
         _watch(mob.id, "live")
         return spectator_snapshot(mob, data.get("last_seq"))
 
@@ -560,6 +582,7 @@ class OrganizerNamespace(_Namespace):
     def on_watch_mob(self, data):
         mob = _mob_from(data, self._organizer())
         join_room(f"mob:{mob.id}:org")
+        _refresh_after_joining(mob)
         _watch(mob.id, "organizer")
         body = spectator_snapshot(mob, data.get("last_seq"))
         return body

@@ -10,6 +10,9 @@ the service's, so an outage is simulated without touching the machine's services
         ...
         pg.restore()   # connections are accepted and forwarded again
 
+``FaultProxy(..., connect_delay_s=5)`` forwards each new connection only after that long:
+a slow network or a busy service, e.g. a Redis subscription that is not live yet.
+
 ``cut(mode="refuse")`` is what a stopped service looks like (the port is closed: a connect
 fails at once with ECONNREFUSED). ``cut(mode="blackhole")`` is what a network partition
 looks like: new connections are accepted but nothing is ever forwarded or answered, so a
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 __all__ = ["FaultProxy"]
 
@@ -33,9 +37,16 @@ _ACCEPT_POLL_S = 0.1
 class FaultProxy:
     """Forward ``127.0.0.1:<port>`` to ``target_host:target_port`` until ``cut()``."""
 
-    def __init__(self, target_host: str, target_port: int, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        host: str = "127.0.0.1",
+        connect_delay_s: float = 0.0,
+    ):
         self.target = (target_host, target_port)
         self.host = host
+        self.connect_delay_s = connect_delay_s  # each new connection waits this long first
         self.port = 0  # chosen by the kernel at start(), kept across cut()/restore()
         self.mode = "up"  # up | refuse | blackhole
         self.accepted = 0  # connections accepted and forwarded, for the tests' information
@@ -130,6 +141,8 @@ class FaultProxy:
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
+        if self.connect_delay_s > 0:
+            time.sleep(self.connect_delay_s)
         try:
             upstream = socket.create_connection(self.target, timeout=5)
         except OSError:

@@ -64,11 +64,12 @@ def test_readyz_is_ready_with_every_check_listed(client):
     assert r.status_code == 200, body
     assert body["status"] == "ready"
     checks = body["checks"]
-    assert set(checks) == {"database", "migrations", "redis", "scheduler"}
+    assert set(checks) == {"database", "migrations", "redis", "subscription", "scheduler"}
     for check in checks.values():
         assert set(check) == {"ok", "detail", "ms"} and check["ok"] is True
     assert "head" in checks["migrations"]["detail"]
     assert "not configured" in checks["redis"]["detail"]
+    assert "no message queue" in checks["subscription"]["detail"]
     assert "not run by this process" in checks["scheduler"]["detail"]
 
 

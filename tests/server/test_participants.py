@@ -128,7 +128,7 @@ def test_teleport_and_poor_accuracy_do_not_count(app, client, db, mob):
     assert report(sc, *SOUTH_800M)["zone"] == "outside"
     ack = report(sc, *INSIDE)  # ~900 m in well under a second
     assert ack == {"zone": "uncertain", "counted": False, "reason": "implausible_speed",
-                   "task": None}  # fmt: skip
+                   "task": None, "seq": 0}  # fmt: skip
     sc2 = connect(app, join(client, mob["id"])["token"])
     ack = report(sc2, *INSIDE, accuracy_m=800)
     assert ack["zone"] == "uncertain" and ack["reason"] == "poor_accuracy"
