@@ -49,6 +49,10 @@ class Settings:
     rate_limit_report_addr: str = "600/10"  # report_location, per address (NAT: many phones)
     rate_limit_deed_token: str = "20/60"  # confirm_deed, per participant
     rate_limit_deed_addr: str = "300/60"  # confirm_deed, per address
+    # watch_mob on /live and /organizer (a snapshot each), per address: a big screen re-watches
+    # only on reconnect; a crowd of spectators behind one NAT opens it once each
+    rate_limit_watch_addr: str = "300/60"
+    rate_limit_read_addr: str = "1200/60"  # GET /api/..., per address (pages read a few each)
     proxy_hops: int = 0  # reverse proxies in front that append to X-Forwarded-For
     # Browser security: extra origins (comma-separated) that may open a Socket.IO connection
     # besides the server's own; the largest Socket.IO message; HSTS (production only)

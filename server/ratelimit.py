@@ -5,7 +5,10 @@ Limits (settings ``RATE_LIMIT_*``, ``"<count>/<seconds>"``):
 - ``join``: ``POST /api/mobs/{id}/participants`` per address;
 - ``auth``: organizer sign-up and log-in per address;
 - ``report``: the ``report_location`` socket event, per participant and per address;
-- ``deed``: the ``confirm_deed`` socket event, per participant and per address.
+- ``deed``: the ``confirm_deed`` socket event, per participant and per address;
+- ``watch``: the ``watch_mob`` socket event of ``/live`` and ``/organizer`` (a snapshot each),
+  per address;
+- ``read``: every ``GET /api/...``, per address (a cached read is cheap, but not free).
 
 Each limit is a token bucket holding ``count`` tokens that refill evenly over ``seconds``,
 kept as one number per key (GCRA: the "theoretical arrival time" of the next request). With
@@ -61,7 +64,7 @@ HTTP_LIMITS = {
     "growth.create_pledge": "anon",
 }
 # Socket event → limit checked per participant and per address before the handler runs.
-SOCKET_LIMITS = {"report_location": "report", "confirm_deed": "deed"}
+SOCKET_LIMITS = {"report_location": "report", "confirm_deed": "deed", "watch_mob": "watch"}
 
 _WHAT = {
     "join": "joins",
@@ -69,6 +72,8 @@ _WHAT = {
     "report": "location reports",
     "deed": "deed confirmations",
     "anon": "anonymous requests (views, follows, pledges)",
+    "watch": "watch_mob requests",
+    "read": "reads",
 }
 _EXTENSION = "goodmob.ratelimit"
 
@@ -208,6 +213,8 @@ class RateLimiter:
             "report:addr": Rate.parse(settings.rate_limit_report_addr),
             "deed:token": Rate.parse(settings.rate_limit_deed_token),
             "deed:addr": Rate.parse(settings.rate_limit_deed_addr),
+            "watch:addr": Rate.parse(settings.rate_limit_watch_addr),
+            "read:addr": Rate.parse(settings.rate_limit_read_addr),
         }
         if settings.redis_url:
             self.store = RedisStore(settings.redis_url, f"{settings.redis_channel}:rl:", logger)
@@ -234,10 +241,15 @@ def install(app: Flask) -> RateLimiter:
 
     @app.before_request
     def _limit_http():
-        name = HTTP_LIMITS.get(request.endpoint or "")
         current = limiter()
-        if name is None or request.method != "POST" or not current.enabled:
+        if not current.enabled:
             return None
+        if request.method == "GET" and request.path.startswith("/api/"):
+            name = "read"
+        else:
+            name = HTTP_LIMITS.get(request.endpoint or "")
+            if name is None or request.method != "POST":
+                return None
         wait_s = current.hit(f"{name}:addr", client_address())
         return _too_many(name, wait_s) if wait_s else None
 

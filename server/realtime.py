@@ -539,6 +539,7 @@ class LiveNamespace(_Namespace):
     def on_disconnect(self, reason=None):
         _unwatch("live")
 
+    @ratelimit.limited("watch_mob")
     @_ack_errors
     def on_watch_mob(self, data):
         mob = _watched_mob(data)
@@ -578,6 +579,7 @@ class OrganizerNamespace(_Namespace):
             raise ApiError(401, "organizer_gone", "This organizer no longer exists.")
         return organizer
 
+    @ratelimit.limited("watch_mob")
     @_ack_errors
     def on_watch_mob(self, data):
         mob = _mob_from(data, self._organizer())

@@ -344,3 +344,38 @@ def test_two_server_processes_on_one_port_share_the_join_budget(tmp_path, redis_
         assert codes.count(201) == 5 and codes.count(429) == 7, codes
     finally:
         server.stop()
+
+
+def test_a_flood_of_watch_mob_or_public_reads_is_refused_per_address(app, client, mob):
+    """Issue 15 §6: re-sending watch_mob (a snapshot each) or looping a public read is
+    limited per address; another address is still served."""
+    with limits(app, rate_limit_watch_addr="3/60", rate_limit_read_addr="5/60", proxy_hops=1):
+        audiences = (
+            ("/live", {}, "10.0.0.64"),
+            ("/organizer", {"token": mob["token"]}, "10.0.0.65"),
+        )
+        for namespace, extra, addr in audiences:
+            flooder = socketio.test_client(
+                app, namespace=namespace, auth=extra or None,
+                headers={"X-Forwarded-For": addr},
+            )  # fmt: skip
+            acks = [
+                flooder.emit("watch_mob", {"mob": mob["id"]}, namespace=namespace, callback=True)
+                for _ in range(5)
+            ]
+            assert all("error" not in a for a in acks[:3]), acks[:3]
+            assert_rate_limited(acks[3])
+            other = socketio.test_client(
+                app, namespace=namespace, auth=extra or None,
+                headers={"X-Forwarded-For": "10.0.0.67"},
+            )  # fmt: skip
+            ack = other.emit("watch_mob", {"mob": mob["id"]}, namespace=namespace, callback=True)
+            assert "error" not in ack, ack
+            flooder.disconnect(namespace)
+            other.disconnect(namespace)
+        url = f"/api/mobs/{mob['id']}/tasks"
+        answers = [client.get(url, headers={"X-Forwarded-For": "10.0.0.66"}) for _ in range(7)]
+        assert [r.status_code for r in answers] == [200] * 5 + [429] * 2
+        assert_rate_limited(answers[-1].get_json())
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        assert client.get(url, headers={"X-Forwarded-For": "10.0.0.67"}).status_code == 200
