@@ -10,6 +10,9 @@
  *   carry is the mob's latest number when they were sent. One above the last number seen
  *   means a numbered event was missed; as that event may still be on its way (it is sent by
  *   another process, or just after the counters), the re-join waits `graceMs` for it first.
+ * - Acknowledgements of location reports and deeds carry the same latest `seq` (`latest()`):
+ *   a phone that missed an event (e.g. published while its process was not yet subscribed)
+ *   notices on its next report, without waiting for the next event.
  * - While a join is in flight, numbered events are buffered and handled after the snapshot.
  *
  * @module sequence
@@ -70,7 +73,16 @@ export class EventSequence {
   /** A plain event arrived: delivered at once; its `seq` may reveal a missed numbered one. */
   plain(name, data) {
     this.#deliver(name, data);
-    const seq = data?.seq;
+    this.latest(data?.seq);
+  }
+
+  /**
+   * The mob's latest number as the server read it (the `seq` of a plain event, or of an
+   * acknowledgement: location reports and deeds carry it). Above the last number seen, a
+   * numbered event was missed: unless it arrives within `graceMs` (it may still be on its
+   * way), a re-join fetches it.
+   */
+  latest(seq) {
     if (!Number.isInteger(seq) || this.lastSeq === null || seq <= this.lastSeq) return;
     this.#wanted = Math.max(this.#wanted ?? 0, seq);
     if (this.#gapTimer !== null || this.#joining) return;

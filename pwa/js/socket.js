@@ -7,7 +7,8 @@
  *   (sequence.js): duplicates are dropped, a gap triggers a re-join, and every (re)connect
  *   joins with `last_seq` so the server replays what was missed (or sends a fresh snapshot);
  *   the `seq` of `stats` (and `density`, `tasks`) reveals a numbered event that never came;
- *   counters carried on an ack (`ack.stats`, on location reports) are passed on as `stats`;
+ *   counters carried on an ack (`ack.stats`, on location reports) are passed on as `stats`,
+ *   and the mob's latest `seq` on an ack (location reports, deeds) reveals a missed event too;
  * - a ClockSync (clock.js, CLOCK_CONFIG as it is) on the same socket: a burst of round trips
  *   on every connect and when the page becomes visible again, single round trips spread over
  *   the wait for GO (denser in its last minute), none while the page is hidden;
@@ -199,6 +200,9 @@ export class MobConnection {
     const ack = await this.socket.timeout(timeoutMs).emitWithAck(event, payload);
     // The mob's counters ride on location acks when they changed: the same as a `stats` event.
     if (ack?.stats) this.#sequence.plain("stats", ack.stats);
+    // The mob's latest seq rides on report and deed acks: one above ours means a missed
+    // event, fetched by a re-join (with last_seq) unless it arrives meanwhile.
+    this.#sequence.latest(ack?.seq);
     return ack;
   }
 

@@ -179,3 +179,47 @@ describe("the seq of plain events", () => {
     assert.equal(h.rejoins(), 0);
   });
 });
+
+describe("the seq on acknowledgements (issue 15, finding 8)", () => {
+  test("a report's ack ahead of the last event: the missed phase is fetched by a re-join", () => {
+    // The phone's process dropped `phase: action` (published before it was subscribed); the
+    // phone learns of it from its next location ack, not from an event that may never come.
+    const h = harness({ graceMs: 1000 });
+    join(h.seq, { seq: 5 });
+    h.seq.latest(6); // ack of report_location: {zone, task, seq: 6}
+    assert.deepEqual(h.delivered, [], "an ack's seq delivers nothing itself");
+    h.timers.advance(1000);
+    assert.equal(h.rejoins(), 1);
+    assert.deepEqual(h.seq.beginJoin(), { last_seq: 5 });
+    h.seq.joined({ seq: 6, missed: [{ event: "phase", data: { seq: 6, phase: "action" } }] });
+    h.seq.flush();
+    assert.deepEqual(h.delivered, ["phase:6"]);
+    h.seq.latest(6); // the next acks: nothing more to fetch
+    h.timers.advance(10_000);
+    assert.equal(h.rejoins(), 1);
+  });
+
+  test("an ack that overtakes the live event: no re-join when the event comes in the grace", () => {
+    const h = harness({ graceMs: 1500 });
+    join(h.seq, { seq: 2 });
+    h.seq.latest(3); // the deed's ack read seq 3 while the phase event was still on its way
+    h.timers.advance(200);
+    h.seq.numbered("phase", { seq: 3 });
+    h.timers.advance(10_000);
+    assert.equal(h.rejoins(), 0);
+    assert.deepEqual(h.delivered, ["phase:3"]);
+  });
+
+  test("acks at or behind the last number, without seq, or before the first snapshot: nothing", () => {
+    const before = harness();
+    before.seq.latest(9); // not joined yet: the snapshot will be the truth
+    before.timers.advance(10_000);
+    assert.equal(before.rejoins(), 0);
+    const h = harness();
+    join(h.seq, { seq: 4 });
+    for (const seq of [4, 3, undefined, null, "5", 4.5]) h.seq.latest(seq);
+    h.timers.advance(10_000);
+    assert.equal(h.rejoins(), 0);
+    assert.equal(h.timers.pending, 0);
+  });
+});
