@@ -53,7 +53,9 @@ class Settings:
     # only on reconnect; a crowd of spectators behind one NAT opens it once each
     rate_limit_watch_addr: str = "300/60"
     rate_limit_read_addr: str = "1200/60"  # GET /api/..., per address (pages read a few each)
-    proxy_hops: int = 0  # reverse proxies in front that append to X-Forwarded-For
+    # reverse proxies in front: with n > 0 the n-th entries from the right of X-Forwarded-For,
+    # -Proto and -Host are trusted (werkzeug's ProxyFix); with 0 those headers are ignored
+    proxy_hops: int = 0
     # Browser security: extra origins (comma-separated) that may open a Socket.IO connection
     # besides the server's own; the largest Socket.IO message; HSTS (production only)
     allowed_origins: str = ""
@@ -120,6 +122,9 @@ class Settings:
     readyz_timeout_s: float = 2.0  # longest wait for one readiness check (database, Redis)
     readyz_scheduler_stale_s: float = 5.0  # the scheduler loop must have ticked this recently
     prometheus_multiproc_dir: str = ""  # metrics shared by several processes (`--workers`)
+    # who may scrape /metrics: a client sending "Authorization: Bearer <METRICS_TOKEN>"; when
+    # empty, nobody in production (404) and loopback clients only in development and tests
+    metrics_token: str = ""
     # Web Push for followers (docs/GROWTH.md): the VAPID key (base64url; generated into
     # instance/vapid_private_key.pem on first use when empty), its contact, the push hosts
     vapid_private_key: str = ""
@@ -201,6 +206,8 @@ def _check_security(s: Settings) -> None:
             )
     if s.proxy_hops < 0:
         raise ConfigError(f"PROXY_HOPS={s.proxy_hops} must be 0 or more")
+    if s.metrics_token and len(s.metrics_token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (or empty)")
     if s.socket_max_message_bytes < 1024:
         raise ConfigError("SOCKET_MAX_MESSAGE_BYTES must be at least 1024")
 

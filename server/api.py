@@ -75,9 +75,7 @@ def _task_count(session, mob: Mob) -> int:
 
 
 def _owned_mob(session, mob_id: str) -> Mob:
-    mob = mobs.get_mob(session, mob_id, g.organizer, any_owner=True)
-    mobs.require_owner(mob, g.organizer)
-    return mob
+    return mobs.get_owned_mob(session, mob_id, g.organizer)
 
 
 def _kind(data: dict) -> str:

@@ -135,6 +135,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         **security.socketio_options(settings),  # origin check and message size limit
     )
     wsfast.guard_packets(socketio.server)  # unreadable JSON: a refusal, not a traceback
+    # Outermost, so Socket.IO's handshakes pass it too: forwarded headers count only behind
+    # PROXY_HOPS trusted proxies.
+    app.wsgi_app = security.TrustedProxies(app.wsgi_app, app)
     return app
 
 

@@ -50,9 +50,7 @@ def _body() -> dict:
 
 
 def _owned_mob(session, mob_id: str) -> Mob:
-    mob = mobs.get_mob(session, mob_id, g.organizer, any_owner=True)
-    mobs.require_owner(mob, g.organizer)
-    return mob
+    return mobs.get_owned_mob(session, mob_id, g.organizer)
 
 
 def _public_mob(session, mob_id: str) -> Mob:

@@ -11,10 +11,16 @@ of them (prometheus_client's multiprocess mode): counters and histograms add up 
 processes, and the live gauges (sockets, pool) keep a ``pid`` label per process. The
 supervisor must call ``prometheus_client.multiprocess.mark_process_dead(pid)`` when a child
 exits so its live gauges disappear. See docs/OPERATIONS.md for the metric names and alerts.
+
+Who may scrape: with ``METRICS_TOKEN`` set, a client sending ``Authorization: Bearer
+<METRICS_TOKEN>`` (anyone else gets 401). Without it, in production nobody (404, as for any
+unknown address); in development and tests, clients on the loopback address only.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -46,6 +52,8 @@ __all__ = [
     "scheduler_ticked",
     "watch_pool",
     "registry_for_scrape",
+    "mob_label",
+    "check_scraper",
 ]
 
 log = logging.getLogger("goodmob.metrics")
@@ -118,6 +126,12 @@ _MOB = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 def _event(name: str) -> str:
     return name if isinstance(name, str) and _NAME.match(name) else "other"
+
+
+def mob_label(mob) -> str:
+    """A mob's ``mob`` label: its public id, except ``draft`` for a draft (whose id only its
+    organizer knows; a scrape must not list them)."""
+    return "draft" if mob.status == "draft" else mob.id
 
 
 def _mob(mob_id) -> str:
@@ -304,8 +318,35 @@ def _on_register(state) -> None:
         )
 
 
+def _loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_scraper() -> None:
+    """Refuse a scrape this client may not make (see the module docstring)."""
+    from server.errors import ApiError
+
+    settings = current_app.config["SETTINGS"]
+    secret = settings.metrics_token
+    if secret:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), secret.encode()
+        ):
+            return
+        code = "token_invalid" if header else "auth_required"
+        raise ApiError(401, code, "Send 'Authorization: Bearer <METRICS_TOKEN>' to scrape.")
+    if settings.env == "production" or not _loopback(request.remote_addr):
+        raise ApiError(404, "not_found", "There is nothing at this address.")
+
+
 @metrics.get("/metrics")
 def scrape():
+    check_scraper()
     body = generate_latest(registry_for_scrape(_multiproc_dir()))
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector(current_app.extensions["goodmob.engine"]))

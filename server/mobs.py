@@ -38,6 +38,7 @@ __all__ = [
     "cancel_mob",
     "get_mob",
     "require_owner",
+    "get_owned_mob",
     "nearby_mobs",
     "generate_tasks",
     "add_task",
@@ -254,19 +255,13 @@ def cancel_mob(session: Session, mob: Mob, now: datetime | None = None) -> Mob:
     return mob
 
 
-def get_mob(
-    session: Session, public_id: str, viewer: Organizer | None = None, *, any_owner: bool = False
-) -> Mob:
-    """The mob with this public id; drafts are visible to their owner only.
-
-    With ``any_owner`` drafts are found whoever asks, so that a change by someone else is
-    answered with 403 (not owner) rather than 404.
-    """
+def get_mob(session: Session, public_id: str, viewer: Organizer | None = None) -> Mob:
+    """The mob with this public id; drafts are visible to their owner only (404 to anyone
+    else, exactly as for an id that does not exist)."""
     mob = session.scalar(select(Mob).where(Mob.id == public_id))
     hidden = (
         mob is not None
         and mob.status == "draft"
-        and not any_owner
         and (viewer is None or viewer.id != mob.organizer_id)
     )
     if mob is None or hidden:
@@ -277,6 +272,14 @@ def get_mob(
 def require_owner(mob: Mob, organizer: Organizer) -> None:
     if mob.organizer_id != organizer.id:
         raise ApiError(403, "not_owner", "Only the mob's organizer may change it.")
+
+
+def get_owned_mob(session: Session, public_id: str, organizer: Organizer) -> Mob:
+    """The organizer's own mob: 404 for another organizer's draft (its existence is not
+    revealed), 403 ``not_owner`` for another organizer's published mob (public anyway)."""
+    mob = get_mob(session, public_id, organizer)
+    require_owner(mob, organizer)
+    return mob
 
 
 def nearby_mobs(

@@ -22,8 +22,9 @@ HTTP answers 429 with ``Retry-After`` and ``{"error": {"code": "rate_limited", "
 nothing but the request's address and the socket's session (the participant id stored at
 connect), so a flood from one phone costs no database work.
 
-Addresses: the peer address, or with ``PROXY_HOPS=n`` the n-th address from the right of
-``X-Forwarded-For`` (the one the nearest trusted proxy saw). IPv6 addresses count per /64.
+Addresses: the client's address as ``server.security.behind_proxies`` gives it (the peer
+address, or with ``PROXY_HOPS=n`` the n-th address from the right of ``X-Forwarded-For``, the
+one the nearest trusted proxy saw: werkzeug's ProxyFix). IPv6 addresses count per /64.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "install",
     "limiter",
     "client_address",
+    "environ_address",
     "check_socket",
     "limited",
     "HTTP_LIMITS",
@@ -204,7 +206,6 @@ class RateLimiter:
 
     def __init__(self, settings: Settings, logger=None):
         self.enabled = settings.rate_limit_enabled
-        self.proxy_hops = settings.proxy_hops
         self.rates = {
             "join:addr": Rate.parse(settings.rate_limit_join_addr),
             "auth:addr": Rate.parse(settings.rate_limit_auth_addr),
@@ -268,18 +269,24 @@ def limiter() -> RateLimiter:
 
 def client_address() -> str:
     """The client's address (see the module docstring), IPv6 reduced to its /64."""
-    return address_of(request.remote_addr, request.headers.get("X-Forwarded-For", ""))
+    return environ_address(request.environ)
 
 
-def address_of(remote_addr: str | None, forwarded_for: str) -> str:
-    """``client_address`` from the peer's address and the X-Forwarded-For header."""
+def environ_address(environ: dict) -> str:
+    """``client_address`` of a WSGI environ (a socket's keeps the one of its handshake)."""
+    from server.security import behind_proxies
+
+    hops = current_app.config["SETTINGS"].proxy_hops
+    return address_of(behind_proxies(environ, hops).get("REMOTE_ADDR"))
+
+
+def address_of(remote_addr: str | None) -> str:
+    """A client address as a rate-limit key: IPv6 reduced to its /64, IPv4-mapped to IPv4.
+
+    >>> address_of("2001:db8::1"), address_of("::ffff:192.0.2.1")
+    ('2001:db8::/64', '192.0.2.1')
+    """
     addr = remote_addr or ""
-    hops = limiter().proxy_hops
-    if hops:
-        forwarded = [a.strip() for a in forwarded_for.split(",")]
-        forwarded = [a for a in forwarded if a]
-        if len(forwarded) >= hops:
-            addr = forwarded[-hops]
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:

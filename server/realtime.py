@@ -410,8 +410,7 @@ class ParticipantNamespace(_Namespace):
         def address() -> str:  # the client's address, worked out once per socket
             addr = environ.get("goodmob.client_address")
             if addr is None:
-                forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-                addr = ratelimit.address_of(environ.get("REMOTE_ADDR"), forwarded)
+                addr = ratelimit.environ_address(environ)
                 environ["goodmob.client_address"] = addr
             return addr
 
@@ -480,9 +479,7 @@ def _mob_from(data, organizer) -> Mob:
     mob_id = data.get("mob") if isinstance(data, dict) else None
     if not isinstance(mob_id, str):
         raise ApiError(400, "field_missing", "Send {mob: <mob id>}.", {"field": "mob"})
-    mob = mobs.get_mob(db_session(), mob_id, organizer, any_owner=True)
-    mobs.require_owner(mob, organizer)
-    return mob
+    return mobs.get_owned_mob(db_session(), mob_id, organizer)
 
 
 def _refused(code: str, message: str) -> ConnectionRefusedError:
@@ -585,7 +582,7 @@ class OrganizerNamespace(_Namespace):
         mob = _mob_from(data, self._organizer())
         join_room(f"mob:{mob.id}:org")
         _refresh_after_joining(mob)
-        _watch(mob.id, "organizer")
+        _watch(metrics.mob_label(mob), "organizer")
         body = spectator_snapshot(mob, data.get("last_seq"))
         return body
 

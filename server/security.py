@@ -10,6 +10,10 @@
   send no Origin, like phones' native clients and tests, are not browsers and may connect).
   Messages larger than ``SOCKET_MAX_MESSAGE_BYTES`` close the connection.
 - The access log never shows query strings (``GET /api/mobs?lat=…&lon=…`` is a position).
+- Forwarded headers (``X-Forwarded-For``, ``-Proto``, ``-Host``) are trusted only behind
+  ``PROXY_HOPS`` configured proxies, through werkzeug's ``ProxyFix`` (``behind_proxies``): the
+  one place that reads them, for the client's address (rate limits), the scheme and the host
+  (origin checks, URLs). With ``PROXY_HOPS=0`` they are ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
 
@@ -29,6 +34,8 @@ __all__ = [
     "origin_allowed",
     "socketio_options",
     "access_log_handler",
+    "behind_proxies",
+    "TrustedProxies",
     "PERMISSIONS_POLICY",
 ]
 
@@ -110,6 +117,47 @@ def install(app: Flask) -> None:
         return response
 
 
+_FIXED = "werkzeug.proxy_fix.orig"  # ProxyFix keeps the environ's own values here
+
+
+def _ignore(*_args):
+    return None
+
+
+def behind_proxies(environ: dict, hops: int) -> dict:
+    """``environ`` as the app sees it behind ``hops`` trusted proxies, changed in place, once.
+
+    werkzeug's ProxyFix with ``x_for = x_proto = x_host = hops``: the client address, scheme
+    and host become the ``hops``-th entries from the right of ``X-Forwarded-For``, ``-Proto``
+    and ``-Host`` (what the nearest trusted proxy saw), when there are that many. With 0 hops
+    nothing changes: forwarded headers from a client talking to us directly are ignored.
+
+    >>> env = {"REMOTE_ADDR": "10.0.0.2", "HTTP_HOST": "app:8000", "wsgi.url_scheme": "http",
+    ...        "HTTP_X_FORWARDED_FOR": "forged, 203.0.113.7", "HTTP_X_FORWARDED_HOST": "a.org"}
+    >>> behind_proxies(dict(env), 0)["HTTP_HOST"]
+    'app:8000'
+    >>> fixed = behind_proxies(dict(env), 1)
+    >>> fixed["REMOTE_ADDR"], fixed["HTTP_HOST"], fixed["wsgi.url_scheme"]
+    ('203.0.113.7', 'a.org', 'http')
+    """
+    if hops > 0 and _FIXED not in environ:
+        ProxyFix(_ignore, x_for=hops, x_proto=hops, x_host=hops)(environ, _ignore)
+    return environ
+
+
+class TrustedProxies:
+    """WSGI middleware (outermost, so Socket.IO's requests pass it too): ``behind_proxies``
+    with the app's ``PROXY_HOPS``."""
+
+    def __init__(self, wsgi_app, app: Flask):
+        self.wsgi_app = wsgi_app
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        behind_proxies(environ, self.app.config["SETTINGS"].proxy_hops)
+        return self.wsgi_app(environ, start_response)
+
+
 def allowed_origins(settings: Settings) -> frozenset[str]:
     """The configured extra origins, normalized (lower case, no trailing slash)."""
     return frozenset(
@@ -120,26 +168,22 @@ def allowed_origins(settings: Settings) -> frozenset[str]:
 def origin_allowed(settings: Settings, origin: str | None, environ: dict) -> bool:
     """May a browser page of ``origin`` open a Socket.IO connection to this server?
 
-    Its own origin (scheme and Host of the request, or the ones a proxy forwarded) and the
-    configured ones may; any other site may not.
+    Its own origin (scheme and Host of the request; behind ``PROXY_HOPS`` trusted proxies,
+    the ones they forwarded) and the configured ones may; any other site may not.
     """
     if not origin:
         return True
     origin = origin.rstrip("/").lower()
     if origin in allowed_origins(settings):
         return True
-    host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST") or ""
-    host = host.split(",")[0].strip().lower()
+    environ = behind_proxies(environ, settings.proxy_hops)
+    host = (environ.get("HTTP_HOST") or "").strip().lower()
     if not host:
         return False
-    schemes = {environ.get("wsgi.url_scheme", "http")}
-    if environ.get("HTTP_X_FORWARDED_PROTO"):
-        schemes.add(environ["HTTP_X_FORWARDED_PROTO"].split(",")[0].strip().lower())
-    own = set()
-    for scheme in schemes:
-        own.add(f"{scheme}://{host}")
-        if scheme == "http" and host.endswith(":80") or scheme == "https" and host.endswith(":443"):
-            own.add(f"{scheme}://{host.rsplit(':', 1)[0]}")
+    scheme = str(environ.get("wsgi.url_scheme", "http")).lower()
+    own = {f"{scheme}://{host}"}
+    if scheme == "http" and host.endswith(":80") or scheme == "https" and host.endswith(":443"):
+        own.add(f"{scheme}://{host.rsplit(':', 1)[0]}")
     return origin in own
 
 

@@ -27,8 +27,10 @@ from tests.integration.conftest import ServerProcess
 NS = "/participant"
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 # Start-now with a 1 s lead; any jump to a task counts as plausible (the test walks fast).
+# Scrapes carry METRICS_TOKEN, as Prometheus does in production.
+METRICS_TOKEN = "integration-scrape-" + secrets.token_hex(8)
 FAST = {"START_NOW_MIN_LEAD_S": "1", "DURATION_MIN_S": "1", "LOCATION_MAX_SPEED_MPS": "100000",
-        "SHUTDOWN_TIMEOUT_S": "2"}  # fmt: skip
+        "SHUTDOWN_TIMEOUT_S": "2", "METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
 
 
 @pytest.fixture()
@@ -45,7 +47,10 @@ def redis_env():
 
 
 def scrape(base_url: str) -> list:
-    r = requests.get(f"{base_url}/metrics", timeout=10)
+    r = requests.get(f"{base_url}/metrics", timeout=10)  # without the token: refused
+    assert r.status_code == 401 and "goodmob_" not in r.text
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    r = requests.get(f"{base_url}/metrics", headers=headers, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
     return [s for family in text_string_to_metric_families(r.text) for s in family.samples]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import auth, make_organizer, make_published_mob
+from tests.factories import auth, make_mob, make_organizer, make_published_mob
 
 # (method, url template, body) for every endpoint that changes a mob or its tasks.
 MUTATIONS = [
@@ -59,6 +59,20 @@ def test_another_organizer_is_403_and_changes_nothing(client, owned, method, tem
     assert after["timeline"]["version"] == mob["timeline"]["version"]
     assert after["go_at"] == mob["go_at"]
     assert client.get(f"/api/mobs/{mob['id']}/events").get_json()["events"] == []
+
+
+@pytest.mark.parametrize(("method", "template", "body"), MUTATIONS[1:])
+def test_another_organizers_draft_is_404_like_a_missing_mob(client, method, template, body):
+    """A draft is invisible to anyone but its owner: changing it answers as for no mob."""
+    token = make_organizer(client)
+    draft = make_mob(client, token)
+    intruder = auth(make_organizer(client, name="Mallory"))
+    r = _call(client, method, template, body, draft, 1, intruder)
+    missing = _call(client, method, template, body, {"id": "nosuchmb"}, 1, intruder)
+    assert r.status_code == missing.status_code == 404, (method, template, r.get_json())
+    assert r.get_json()["error"]["code"] == missing.get_json()["error"]["code"] == "mob_not_found"
+    after = client.get(f"/api/mobs/{draft['id']}", headers=auth(token)).get_json()
+    assert after["title"] == draft["title"] and after["status"] == "draft"
 
 
 def test_every_mutating_route_is_covered(app):

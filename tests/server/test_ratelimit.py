@@ -32,12 +32,15 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 @contextmanager
 def limits(app, **overrides):
     """Run with rate limiting on and ``overrides`` (settings) in force; restore afterwards."""
-    settings = replace(app.config["SETTINGS"], rate_limit_enabled=True, **overrides)
+    before = app.config["SETTINGS"]
+    settings = replace(before, rate_limit_enabled=True, **overrides)
     previous = app.extensions.get("goodmob.ratelimit")
     app.extensions["goodmob.ratelimit"] = RateLimiter(settings)
+    app.config["SETTINGS"] = settings  # PROXY_HOPS is the app's (server.security)
     try:
         yield
     finally:
+        app.config["SETTINGS"] = before
         if previous is None:
             del app.extensions["goodmob.ratelimit"]
         else:

@@ -148,6 +148,51 @@ def test_a_token_in_the_url_is_not_accepted(app, client):
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "auth_required"
 
 
+# --- forwarded headers: trusted only behind PROXY_HOPS proxies -------------------------------
+
+POLL = "/socket.io/?EIO=4&transport=polling"
+
+
+def _with_hops(app, hops: int):
+    before = app.config["SETTINGS"]
+    app.config["SETTINGS"] = replace(before, proxy_hops=hops)
+    return before
+
+
+def test_forwarded_host_is_ignored_without_proxies_and_honoured_behind_one(app, client):
+    """A page on another site cannot pass the origin check by naming its own host in
+    X-Forwarded-Host when no proxy is configured; behind one proxy the host it forwarded is
+    this server's (and a client's own entry to its left counts for nothing)."""
+    spoof = {"Origin": "https://evil.example", "X-Forwarded-Host": "evil.example",
+             "X-Forwarded-Proto": "https"}  # fmt: skip
+    assert client.get(POLL, headers=spoof).status_code == 400
+    assert not security.origin_allowed(
+        app.config["SETTINGS"],
+        "https://evil.example",
+        {
+            "HTTP_HOST": "goodmob.example",
+            "wsgi.url_scheme": "http",
+            "HTTP_X_FORWARDED_HOST": "evil.example",
+            "HTTP_X_FORWARDED_PROTO": "https",
+        },
+    )  # fmt: skip  (the WebSocket upgrade is checked with the same function)
+    before = _with_hops(app, 1)
+    try:
+        behind = {"Origin": "https://goodmob.example", "X-Forwarded-Host": "goodmob.example",
+                  "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}  # fmt: skip
+        assert client.get(POLL, headers=behind).status_code == 200
+        assert client.get(POLL, headers=spoof).status_code == 200  # the proxy vouches for it
+        forged = {**spoof, "X-Forwarded-Host": "evil.example, goodmob.example"}
+        assert client.get(POLL, headers=forged).status_code == 400
+        assert security.origin_allowed(
+            app.config["SETTINGS"], "https://goodmob.example",
+            {"HTTP_HOST": "10.0.0.11:8000", "wsgi.url_scheme": "http",
+             "HTTP_X_FORWARDED_HOST": "goodmob.example", "HTTP_X_FORWARDED_PROTO": "https"},
+        )  # fmt: skip
+    finally:
+        app.config["SETTINGS"] = before
+
+
 # --- Socket.IO origins and message size, against a real process --------------------------------
 
 

@@ -243,6 +243,24 @@ def test_another_organizer_is_refused_every_control(app, client, db, world):
     owner.disconnect(ORG)
 
 
+def test_another_organizers_draft_is_not_found_like_a_missing_mob(app, client, db, world):
+    """A draft's existence is not revealed: every control on another organizer's draft gets
+    the ack a mob id that does not exist gets (REST answers 404 alike)."""
+    mallory = socketio.test_client(app, namespace=ORG, auth={"token": world["other"]})
+    draft = world["draft"]["id"]
+    for event in ORGANIZER_EVENTS:
+        ack = mallory.emit(event, organizer_payload(event, draft), namespace=ORG, callback=True)
+        missing = mallory.emit(
+            event, organizer_payload(event, "nosuchmb"), namespace=ORG, callback=True
+        )
+        assert_refused(ack, "mob_not_found")
+        assert ack["error"]["message"].replace(draft, "ID") == missing["error"]["message"].replace(
+            "nosuchmb", "ID"
+        ), event
+    mallory.disconnect(ORG)
+    assert client.get(f"/api/mobs/{draft}", headers=auth(world["owner"])).status_code == 200
+
+
 def test_a_participant_token_cannot_drive_the_organizer_controls(app, client, db, world):
     sc = socketio.test_client(app, namespace=P, auth={"token": world["joined"]["target"]["token"]})
     for event in ORGANIZER_EVENTS:
