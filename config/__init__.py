@@ -37,8 +37,12 @@ class Settings:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     log_level: str = "INFO"
     log_format: str = "auto"  # json (one object per line), text, or auto: json in production
-    # Requests
+    # Requests: the largest body, and how long the server waits for what a client sends
+    # before the application sees it (server/wire.py; docs/OPERATIONS.md)
     max_body_bytes: int = 1_048_576
+    http_header_timeout_s: float = 10.0  # a new connection or request → the end of its headers
+    http_body_timeout_s: float = 15.0  # the whole request body, read before the application
+    http_idle_timeout_s: float = 75.0  # a kept-alive connection waiting for its next request
     # Abuse limits, "<count>/<seconds>" per key (a token bucket of <count>), kept in Redis when
     # REDIS_URL is set (shared by every process), else in the process (see docs/SECURITY.md)
     rate_limit_enabled: bool = True
@@ -60,6 +64,9 @@ class Settings:
     # besides the server's own; the largest Socket.IO message; HSTS (production only)
     allowed_origins: str = ""
     socket_max_message_bytes: int = 65_536
+    # WebSockets one address may hold open, per process (carrier-grade NAT and venue Wi-Fi
+    # put many phones behind one address: see docs/SECURITY.md "Size and shape limits")
+    socket_max_per_address: int = 1000
     hsts_max_age_s: int = 365 * 24 * 3600
     # Organizer sessions
     organizer_token_max_age_s: int = 30 * 24 * 3600
@@ -210,6 +217,11 @@ def _check_security(s: Settings) -> None:
         raise ConfigError("METRICS_TOKEN must be at least 16 characters (or empty)")
     if s.socket_max_message_bytes < 1024:
         raise ConfigError("SOCKET_MAX_MESSAGE_BYTES must be at least 1024")
+    if s.socket_max_per_address < 1:
+        raise ConfigError(f"SOCKET_MAX_PER_ADDRESS={s.socket_max_per_address} must be positive")
+    for name in ("http_header_timeout_s", "http_body_timeout_s", "http_idle_timeout_s"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

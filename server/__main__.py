@@ -49,9 +49,9 @@ def serve(settings, *, reuse_port: bool = False) -> int:
         create_app,
         rooms,
         scheduler,
-        security,
         socketio,
         subscription,
+        wire,
         wsfast,
     )
     from server.health import mark_scheduler_started
@@ -66,7 +66,8 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     # Each socket's events are handled in its reader greenlet, one at a time, instead of a
     # new greenlet per event (a phone's events are answered in order anyway).
     socketio.server.async_handlers = False
-    # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python;
+    # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python,
+    # and refused by their declared length (SOCKET_MAX_MESSAGE_BYTES) before they are read;
     # Socket.IO packets and Redis messages encoded with orjson.
     wsfast.install(socketio.server)
     rooms.use_direct_writes(settings.direct_ws_writes)  # DIRECT_WS_WRITES, on by default
@@ -87,7 +88,9 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     server = pywsgi.WSGIServer(
         _listener(settings.host, settings.port, reuse_port),
         app,
-        handler_class=security.access_log_handler(),
+        # request headers and bodies read whole under deadlines before the app sees them;
+        # WebSockets capped per address (server/wire.py)
+        handler_class=wire.handler_class(settings),
         log=None,  # the app writes one access line per request (server.logs), with its id
         error_log=logging.getLogger("goodmob.wsgi"),
     )

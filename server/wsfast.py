@@ -9,6 +9,14 @@ equivalents from the standard library: the mask is XORed as one big integer, and
 checked by Python's incremental decoder. Same results, same errors. Frames are written with
 one ``send`` where the whole frame fits, one at a time per connection (``FrameWriter``).
 
+Size: gevent-websocket reads a whole frame (allocating its declared length up front) before
+anyone looks at its size, so Engine.IO's ``max_http_buffer_size`` only applied once a frame
+declaring 256 MiB was in memory (issue 15, finding 4). ``read_message`` here refuses a data
+frame whose declared length, added to the fragments of its message already read, exceeds
+the Engine.IO server's ``max_http_buffer_size`` (``SOCKET_MAX_MESSAGE_BYTES``), before it
+reads one byte of its payload, and ``receive`` closes that connection with 1009 (message too
+big). Control frames are at most 125 bytes (gevent-websocket checks that).
+
 Fan-out: ``send_now`` writes one pre-built frame (``text_frame``) straight to a connection,
 past Engine.IO's per-connection queue and writer task, when that keeps the connection's
 order (server/rooms.py sends every room event this way).
@@ -26,6 +34,7 @@ from __future__ import annotations
 import codecs
 import json as _stdlib_json
 import re
+import struct
 
 import gevent
 import gevent.socket
@@ -35,12 +44,15 @@ from gevent.lock import Semaphore
 __all__ = [
     "FrameWriter",
     "InvalidPacketJSON",
+    "MessageTooBig",
     "SocketJSON",
     "Utf8Validator",
     "data_is_binary",
     "guard_packets",
     "install",
     "mask_payload",
+    "read_message",
+    "receive",
     "send_now",
     "text_frame",
 ]
@@ -55,6 +67,116 @@ def mask_payload(self, payload) -> bytearray:
     key = (bytes(self.mask) * (n // 4 + 1))[:n]
     data = int.from_bytes(bytes(payload[:n]), "big") ^ int.from_bytes(key, "big")
     return bytearray(data.to_bytes(n, "big")) + rest
+
+
+class MessageTooBig(Exception):
+    """A client's message (one frame or the sum of its fragments) is declared larger than the
+    limit: its connection is closed with 1009 before the payload is read."""
+
+
+# The largest message a client may send (bytes); ``install`` sets it from the Engine.IO
+# server's ``max_http_buffer_size``. None: no limit (gevent-websocket's own behaviour).
+_max_message_bytes: int | None = None
+
+
+def read_message(self):
+    """``WebSocket.read_message`` as gevent-websocket has it, except that a data frame's
+    declared length is checked, with the fragments before it, against the message limit
+    before its payload is read (``MessageTooBig``)."""
+    from geventwebsocket.exceptions import ProtocolError, WebSocketError
+    from geventwebsocket.websocket import Header
+
+    limit = _max_message_bytes
+    opcode = None
+    message = bytearray()
+    while True:
+        header = Header.decode_header(self.stream)
+        if header.flags:
+            raise ProtocolError
+        f_opcode = header.opcode
+        if (
+            limit is not None
+            and f_opcode in (self.OPCODE_TEXT, self.OPCODE_BINARY, self.OPCODE_CONTINUATION)
+            and len(message) + header.length > limit
+        ):
+            raise MessageTooBig(f"{len(message) + header.length} bytes declared, limit {limit}")
+        payload = b""
+        if header.length:
+            try:
+                payload = self.raw_read(header.length)
+            except Exception:  # (as gevent-websocket: a broken read is an unexpected EOF)
+                payload = b""
+            if len(payload) != header.length:
+                raise WebSocketError("Unexpected EOF reading frame payload")
+            if header.mask:
+                payload = header.unmask_payload(payload)
+        if f_opcode in (self.OPCODE_TEXT, self.OPCODE_BINARY):
+            if opcode:
+                raise ProtocolError(
+                    f"The opcode in non-fin frame is expected to be zero, got {f_opcode!r}"
+                )
+            self.utf8validator.reset()
+            self.utf8validate_last = (True, True, 0, 0)
+            opcode = f_opcode
+        elif f_opcode == self.OPCODE_CONTINUATION:
+            if not opcode:
+                raise ProtocolError("Unexpected frame with opcode=0")
+        elif f_opcode == self.OPCODE_PING:
+            self.handle_ping(header, payload)
+            continue
+        elif f_opcode == self.OPCODE_PONG:
+            self.handle_pong(header, payload)
+            continue
+        elif f_opcode == self.OPCODE_CLOSE:
+            self.handle_close(header, payload)
+            return None
+        else:
+            raise ProtocolError(f"Unexpected opcode={f_opcode!r}")
+        if opcode == self.OPCODE_TEXT:
+            self.validate_utf8(payload)
+        message += payload
+        if header.fin:
+            break
+    if opcode == self.OPCODE_TEXT:
+        self.validate_utf8(message)
+        return self._decode_bytes(message)
+    return message
+
+
+def receive(self):
+    """``WebSocket.receive``, plus: a message over the limit closes with 1009 (None)."""
+    from geventwebsocket.exceptions import ProtocolError, WebSocketError
+    from geventwebsocket.websocket import MSG_ALREADY_CLOSED, MSG_CLOSED
+
+    if self.closed:
+        self.current_app.on_close(MSG_ALREADY_CLOSED)
+        raise WebSocketError(MSG_ALREADY_CLOSED)
+    try:
+        return self.read_message()
+    except MessageTooBig:
+        _close_with(self, 1009, b"message too big")
+    except UnicodeError:
+        self.close(1007)
+    except ProtocolError:
+        self.close(1002)
+    except OSError:  # (socket.error, as gevent-websocket catches)
+        self.close()
+        self.current_app.on_close(MSG_CLOSED)
+    return None
+
+
+def _close_with(self, code: int, reason: bytes) -> None:
+    """``WebSocket.close``, with the status code in the close frame (gevent-websocket's
+    ``close`` sends only the reason, so a client sees no code)."""
+    from geventwebsocket.exceptions import WebSocketError
+
+    try:
+        self.send_frame(struct.pack("!H", code) + reason, self.OPCODE_CLOSE)
+    except WebSocketError:
+        pass  # the peer is gone: the socket is closed anyway
+    finally:
+        self.closed = True
+        self.stream = self.raw_write = self.raw_read = self.environ = None
 
 
 class Utf8Validator:
@@ -333,13 +455,17 @@ def guard_packets(server) -> None:
 def install(server=None) -> None:
     """Patch gevent-websocket and python-socketio's packets once (idempotent); ``server``'s
     client manager (made before the patch) then publishes to Redis with ``SocketJSON`` too
-    (it took the standard library's module when it was made)."""
+    (it took the standard library's module when it was made), and its Engine.IO
+    ``max_http_buffer_size`` becomes the limit of a client's WebSocket message."""
     from engineio import socket as eio_socket
     from geventwebsocket import websocket
     from socketio import packet
 
+    global _max_message_bytes
+
     if server is not None:
         server.manager.json = SocketJSON
+        _max_message_bytes = server.eio.max_http_buffer_size
     if getattr(websocket, "_goodmob_fast", False):
         return
     packet.Packet.data_is_binary = classmethod(data_is_binary)
@@ -347,6 +473,8 @@ def install(server=None) -> None:
     websocket.Header.mask_payload = mask_payload
     websocket.Header.unmask_payload = mask_payload
     websocket.Utf8Validator = Utf8Validator
+    websocket.WebSocket.read_message = read_message
+    websocket.WebSocket.receive = receive
     websocket.Stream.__init__ = _stream_init
     eio_socket.Socket._websocket_handler = _keep_websocket(eio_socket.Socket._websocket_handler)
     websocket._goodmob_fast = True
