@@ -152,7 +152,8 @@ def handler_class(settings: Settings):
             if self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
                 return super().run_application()
             # (on a copy: the app's own middleware fixes the environ itself, once)
-            address = address_of(security.behind_proxies(dict(self.environ), hops)["REMOTE_ADDR"])
+            fixed = security.behind_proxies(dict(self.environ), hops)
+            address = address_of(fixed.get("REMOTE_ADDR"))
             if not sockets.acquire(address):
                 _log.warning("refused a WebSocket: %d already open from one address", sockets.cap)
                 return self._refuse(
