@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
@@ -371,12 +373,53 @@ def _feature_collection(tasks, deeds_done: dict[int, int] | None = None) -> dict
     return {"type": "FeatureCollection", "features": features}
 
 
-def tasks_feature_collection(session, mob: Mob) -> dict:
-    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it).
+@dataclass(frozen=True)
+class _BuiltTasks:
+    """A mob's tasks collection as this process built it, for one (tasks version, counted
+    deeds): the dict (snapshots, pushes) and its JSON (REST)."""
 
-    Read as plain rows (coordinates by ST_X/ST_Y in the database), not as ORM objects with
-    their geometry parsed in Python: this runs for every ``tasks`` push (once a second per
-    mob while tasks change) and a mob has up to TASKS_MAX_PER_MOB tasks."""
+    key: tuple[int, int]
+    collection: dict
+    body: bytes
+
+
+# mob id → its collection. The same for every audience: no task feature carries anything
+# that varies by who asks (no holder count, issue 15 §1).
+_built_tasks: dict[str, _BuiltTasks] = {}
+_BUILT_TASKS_MAX = 256
+
+
+def _counted_deeds(session, mob: Mob) -> int:
+    return session.scalar(
+        select(func.count()).where(Deed.mob_pk == mob.pk, Deed.status.in_(COUNTED_DEED_STATUSES))
+    )
+
+
+def _tasks_built(session, mob: Mob) -> _BuiltTasks:
+    """The mob's collection, built once per (``mobs.tasks_version``, counted deeds): every
+    task edit bumps the version and counted deeds only ever grow, so the key changes with
+    every change of the collection and a reader never gets a stale one (issue 15 §6)."""
+    key = (mob.tasks_version, _counted_deeds(session, mob))
+    cached = _built_tasks.get(mob.id)
+    if cached is not None and cached.key == key:
+        return cached
+    collection = _build_tasks(session, mob)
+    body = json.dumps(collection, separators=(",", ":")).encode()
+    if len(_built_tasks) >= _BUILT_TASKS_MAX:
+        _built_tasks.clear()
+    _built_tasks[mob.id] = built = _BuiltTasks(key, collection, body)
+    return built
+
+
+def tasks_feature_collection(session, mob: Mob) -> dict:
+    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it), from
+    this process's cache (``_tasks_built``). Callers must not change it."""
+    return _tasks_built(session, mob).collection
+
+
+def _build_tasks(session, mob: Mob) -> dict:
+    """Read as plain rows (coordinates by ST_X/ST_Y in the database), not as ORM objects with
+    their geometry parsed in Python: a mob has up to TASKS_MAX_PER_MOB tasks."""
     rows = session.execute(
         select(
             Task.id,
@@ -406,7 +449,7 @@ def tasks_feature_collection(session, mob: Mob) -> dict:
 def list_tasks(mob_id: str):
     session = db_session()
     mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
-    return jsonify(tasks_feature_collection(session, mob))
+    return current_app.response_class(_tasks_built(session, mob).body, mimetype="application/json")
 
 
 @api.post("/mobs/<mob_id>/tasks/generate")

@@ -15,6 +15,7 @@ usage. Every command reads the settings from the environment like the server doe
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import getpass
 import json
@@ -297,7 +298,7 @@ def export(session, settings: Settings, args) -> int:
     mob = session.scalar(select(Mob).where(Mob.id == args.mob_id))
     if mob is None:
         raise CommandError(f"no mob {args.mob_id!r} (see `python -m server list-mobs`)")
-    tasks = tasks_feature_collection(session, mob)
+    tasks = copy.deepcopy(tasks_feature_collection(session, mob))  # shared: never changed
     flagged = dict(
         session.execute(
             select(Deed.task_id, func.count())

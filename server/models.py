@@ -117,8 +117,9 @@ class Mob(Base):
     timeline_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)
     # Highest sequence number given to a server→client event of this mob (see MobEvent).
     event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    # Bumped by every change to where the mob's tasks are (added, moved, removed): server
-    # processes keep the task points in a k-d tree for matching and re-read it on a change.
+    # Bumped by every change to the mob's tasks (added, moved, edited, removed): server
+    # processes keep the task points in a k-d tree for matching and the tasks collection
+    # (server/api.py), and read them again on a change.
     tasks_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # A rehearsal runs the whole timeline; its deeds are kept but never counted.
     rehearsal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

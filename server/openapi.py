@@ -631,6 +631,9 @@ def _core_document() -> dict:
                 "parameters": [_MOB_ID],
                 "get": {
                     "summary": "The mob's tasks as a GeoJSON FeatureCollection",
+                    "description": "Each task's id, kind, label, prompt, capacity, status "
+                    "and deeds_done; never how many hold it (the same for every caller). "
+                    "Reads are limited per address (RATE_LIMIT_READ_ADDR): 429 rate_limited.",
                     "responses": {"200": _json("TaskCollection", "Tasks"), "404": _E404},
                 },
                 "post": {

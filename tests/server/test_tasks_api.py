@@ -175,3 +175,59 @@ def test_lowering_capacity_frees_the_latest_holders(app, client, db):
     ]
     assert [len(m) for m in moved] == [0, 1, 1]  # the first to come keeps the task
     assert all(m[0]["args"][0]["task"]["id"] != task_id for m in moved[1:])
+
+
+def test_the_tasks_collection_is_built_once_per_version_and_follows_every_change(app, client, db):
+    """Issue 15 §6: loops of GET …/tasks on a large mob each rebuilt the whole collection.
+    It is now built once per (tasks version, counted deeds) and served from memory to every
+    reader (REST, snapshots, pushes); an organizer's edit or a deed shows at once."""
+    import uuid
+
+    from sqlalchemy import event
+
+    from server import socketio
+
+    token, mob = _published(client, 1)
+    url = f"/api/mobs/{mob['id']}/tasks"
+    engine = app.extensions["goodmob.engine"]
+    built: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if "ST_X" in statement.replace("st_x", "ST_X") and "FROM tasks" in statement:
+            built.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        first = client.get(url).get_json()
+        built.clear()
+        for _ in range(5):
+            assert client.get(url).get_json() == first
+        spectator = socketio.test_client(app, namespace="/live")
+        ack = spectator.emit("watch_mob", {"mob": mob["id"]}, namespace="/live", callback=True)
+        assert ack["tasks"] == first
+        assert built == [], "the collection was built again for an unchanged mob"
+        task_id = first["features"][0]["id"]
+        r = client.patch(f"{url}/{task_id}", json={"label": "By the gate"}, headers=auth(token))
+        assert r.status_code == 200
+        labels = {f["id"]: f["properties"]["label"] for f in client.get(url).get_json()["features"]}
+        assert labels[task_id] == "By the gate"
+        # A deed counts at once.
+        from tests.server.test_timeline import shift_schedule, tick
+
+        shift_schedule(db, mob["id"], go_in_s=-1)
+        tick(app, db)  # → action
+        joined = client.post(f"/api/mobs/{mob['id']}/participants", json={}).get_json()
+        phone = socketio.test_client(app, namespace="/participant", auth={"token": joined["token"]})
+        fix = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
+        task = phone.emit("report_location", fix, namespace="/participant", callback=True)["task"]
+        deed = {"deed_id": str(uuid.uuid4()), "task": task["id"], "lat": task["lat"],
+                "lon": task["lon"], "accuracy_m": 5}  # fmt: skip
+        ack = phone.emit("confirm_deed", deed, namespace="/participant", callback=True)
+        assert ack.get("status") == "accepted", ack
+        features = client.get(url).get_json()["features"]
+        done = {f["id"]: f["properties"]["deeds_done"] for f in features}
+        assert done[task["id"]] == 1
+        phone.disconnect("/participant")
+        spectator.disconnect("/live")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
