@@ -124,7 +124,8 @@ class Settings:
     # waits for that at start (when Redis is unreachable it does not wait; /readyz says so)
     redis_subscribe_wait_s: float = 15.0
     shutdown_timeout_s: float = 10.0  # longest graceful stop on SIGTERM
-    worker_boot_s: float = 3.0  # rolling restart: wait for a new worker before stopping one
+    # Rolling restart: the longest wait for a new worker to listen before an old one stops
+    worker_boot_s: float = 60.0
     # Operations (see docs/OPERATIONS.md): readiness checks and Prometheus metrics
     readyz_timeout_s: float = 2.0  # longest wait for one readiness check (database, Redis)
     readyz_scheduler_stale_s: float = 5.0  # the scheduler loop must have ticked this recently

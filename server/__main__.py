@@ -114,8 +114,41 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     server.start()
+    _tell_supervisor_ready()
     done.wait()
     return 0
+
+
+_READY_FD = "GOODMOB_READY_FD"  # a pipe from the supervisor: one byte once this worker listens
+
+
+def _tell_supervisor_ready() -> None:
+    fd = os.environ.pop(_READY_FD, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"r")
+        os.close(int(fd))
+    except (OSError, ValueError):
+        pass  # the supervisor is gone or did not ask
+
+
+def _wait_ready(read_fd: int, child, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for the worker's byte on ``read_fd`` (or its exit)."""
+    import select
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        while child.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([read_fd], [], [], min(left, 0.5))
+            if ready:
+                return os.read(read_fd, 1) == b"r"
+        return False
+    finally:
+        os.close(read_fd)
 
 
 def drain_and_close(app, server, timeout_s: float) -> None:
@@ -188,8 +221,19 @@ def supervise(settings, workers: int) -> int:
         "PORT": str(settings.port),
     }
 
-    def spawn():
-        return subprocess.Popen([sys.executable, "-m", "server", "serve", "--reuse-port"], env=env)
+    def spawn(ready_pipe: bool = False):
+        if not ready_pipe:
+            return subprocess.Popen(
+                [sys.executable, "-m", "server", "serve", "--reuse-port"], env=env
+            )
+        read_fd, write_fd = os.pipe()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--reuse-port"],
+            env={**env, _READY_FD: str(write_fd)},
+            pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        return child, read_fd
 
     children = [spawn() for _ in range(workers)]
     print(f"{workers} server processes on port {settings.port}, joined by Redis", flush=True)
@@ -208,8 +252,13 @@ def supervise(settings, workers: int) -> int:
         if state["roll"]:
             state["roll"] = False
             for i, old in enumerate(list(children)):
-                children[i] = spawn()
-                time.sleep(settings.worker_boot_s)  # let it start listening first
+                children[i], ready_fd = spawn(ready_pipe=True)
+                # The old one stops only once the new one listens (subscribed to Redis
+                # first), or after WORKER_BOOT_S: phones always have a process to go to.
+                if not _wait_ready(ready_fd, children[i], settings.worker_boot_s):
+                    print(f"worker {children[i].pid} not listening after "
+                          f"{settings.worker_boot_s:g} s; stopping {old.pid} anyway",
+                          file=sys.stderr, flush=True)  # fmt: skip
                 old.terminate()
                 old.wait()
                 _forget_metrics(old.pid, multiproc_dir)

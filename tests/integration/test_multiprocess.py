@@ -230,7 +230,7 @@ def test_killing_one_of_two_workers_in_the_countdown_moves_its_phones(database_u
 def test_rolling_restart_in_the_countdown_loses_no_phone_and_no_deed(database_url, db, redis_env):
     port = free_port()
     server = ServerProcess(
-        database_url, "--workers", "2", port=port, WORKER_BOOT_S="1", **redis_env, **FAST
+        database_url, "--workers", "2", port=port, WORKER_BOOT_S="60", **redis_env, **FAST
     )
     server.start()
     phones = []
@@ -261,7 +261,10 @@ def test_rolling_restart_in_the_countdown_loses_no_phone_and_no_deed(database_ur
             ack = phone.call("confirm_deed", body)
             assert ack["status"] in ("accepted", "flagged"), ack
             acked[deed_id] = ack["status"]
-        assert _wait(lambda: not (before & set(_children(server.proc.pid))), 20)
+        assert _wait(lambda: not (before & set(_children(server.proc.pid))), 120)
+        # The phones of the last old worker reconnect to a new one (each new worker listens
+        # before an old one stops: WORKER_BOOT_S is only the longest wait for that).
+        assert _wait(lambda: all(p.sio.connected for p in phones), 15)
         for phone in phones:
             assert phone.sio.connected and phone.phases() == ["countdown", "action"]
             assert phone.timeline["go_at_ms"] == go_ms
