@@ -297,3 +297,143 @@ def test_points_that_round_outside_fall_back_to_a_point_computed_in_lon_lat(monk
     assert len(points) == expected
     assert all(zone.contains(Point(p)) for p in points)
     assert len(set(points)) == len(points)
+
+
+# ---------------------------------------------------------------- many-vertex zones (#15.3)
+#
+# The grid code clips cells with GEOS's fast rectangle clipper before the exact overlay, and
+# the refusal searches the fitting spacing with a few point-free counts. The reference below
+# is the specification done the slow, obvious way (every cell of the bounding box overlaid
+# with the whole zone); the fast code must give the same points.
+
+from geo import tasks as geo_tasks  # noqa: E402
+from tests.factories import star_zone  # noqa: E402
+
+STAR = parse_zone(star_zone())  # the 2,000-vertex, ~1.1 km² star of the December attack
+
+
+def reference_cells(zone, spacing, grid):
+    """The cells that get a task point, in projected metres, found by overlaying every cell
+    of the bounding box with the whole zone (the 5 % sliver rule), with each one's point when
+    its centre is inside the zone (else None: a point somewhere in the cell's part)."""
+    zone_xy = LocalProjection.for_geometry(zone).forward(zone)
+    layout = geo_tasks._Layout(grid, spacing)
+    x0, y0, x1, y1 = zone_xy.bounds
+    cells, centres = [], []
+    first_row = math.floor((y0 - layout.half_h) / layout.dy)
+    for row in range(first_row, math.ceil((y1 + layout.half_h) / layout.dy) + 1):
+        shift = (row % 2) * layout.odd_row_shift
+        c0 = math.floor((x0 - layout.half_w - shift) / layout.dx)
+        c1 = math.ceil((x1 + layout.half_w - shift) / layout.dx)
+        cx = np.arange(c0, c1 + 1) * layout.dx + shift
+        cy = np.full(len(cx), row * layout.dy)
+        row_cells = layout.cells(cx, cy)
+        area = shapely.area(shapely.intersection(row_cells, zone_xy))
+        for x, y, cell, a in zip(cx, cy, row_cells, area, strict=True):
+            if a >= 0.05 * layout.cell_area:
+                cells.append(cell)
+                # (a centre within rounding of the boundary may be moved in: no check)
+                clear = shapely.distance(zone_xy.boundary, shapely.Point(x, y)) > 1e-6
+                inside = clear and shapely.contains_xy(zone_xy, x, y)
+                centres.append((x, y) if inside else None)
+    return zone_xy, cells, centres
+
+
+def assert_same_points(zone, spacing, grid, max_tasks=10_000):
+    """One point per reference cell, inside that cell and the zone; the cell's centre where
+    the centre is inside the zone."""
+    zone_xy, cells, centres = reference_cells(zone, spacing, grid)
+    try:
+        points = generate_task_points(zone, spacing, grid=grid, max_tasks=max_tasks)
+    except GeoError as err:
+        assert err.code == "zone_has_no_room" and not cells
+        return
+    got = projected(zone, points)
+    assert len(got) == len(cells)
+    hits = shapely.STRtree(cells).query(shapely.points(got), "intersects")
+    owner = np.full(len(got), -1)
+    owner[hits[0]] = hits[1]
+    assert sorted(owner.tolist()) == list(range(len(cells)))  # each cell holds one point
+    for (x, y), k in zip(got, owner, strict=True):
+        if centres[k] is not None:
+            assert math.dist((x, y), centres[k]) < 1e-6
+    assert zone_xy.buffer(1e-6).contains(shapely.multipoints(got))
+
+
+@PROPERTY
+@given(star_zones(), st.floats(5, 400), st.sampled_from(["hex", "square"]))
+def test_points_are_those_of_the_slow_obvious_grid(zone, spacing, grid):
+    spacing = max(spacing, math.sqrt(zone_area_m2(zone) / 1500))
+    assert_same_points(zone, spacing, grid)
+
+
+@pytest.mark.parametrize(("spacing", "grid"), [(60.0, "hex"), (100.0, "square"), (45.0, "hex")])
+def test_the_attack_star_gets_the_points_of_the_slow_obvious_grid(spacing, grid):
+    assert_same_points(STAR, spacing, grid)
+
+
+def test_an_invalid_fast_clip_falls_back_to_the_exact_overlay(monkeypatch):
+    # Make GEOS's rectangle clipper return an invalid bow-tie every time: every piece must be
+    # recomputed exactly, and the points stay those of the reference.
+    bow_tie = Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+    monkeypatch.setattr(geo_tasks.shapely, "clip_by_rect", lambda *a, **k: bow_tie)
+    zone = metres_zone(box(-300, -200, 300, 200).difference(box(-50, -50, 50, 50)))
+    assert_same_points(zone, 25.0, "hex")
+    assert_same_points(TIERGARTEN, 20.0, "square")
+
+
+@pytest.mark.parametrize(
+    ("zone", "spacing", "fits", "points"),
+    [
+        # the figures the earlier full-grid bisection gave for the same requests
+        (STAR, 5.0, 39, 1997),
+        (STAR, 30.0, 39, 1997),
+        (metres_zone(box(-500, -500, 500, 500)), 5.0, 25, 1903),
+    ],
+)
+def test_the_spacing_search_gives_what_the_full_grid_bisection_gave(zone, spacing, fits, points):
+    err = refusal(zone, spacing)
+    assert err.code == "too_many_tasks"
+    assert f"the smallest spacing that fits is {fits} m ({points:,} points)" in err.message
+
+
+def test_the_spacing_search_counts_few_grids(monkeypatch):
+    counted = []
+    count = geo_tasks._count
+
+    def spy(zone_xy, grid, spacing, max_tasks):
+        counted.append(spacing)
+        return count(zone_xy, grid, spacing, max_tasks)
+
+    monkeypatch.setattr(geo_tasks, "_count", spy)
+    refusal(STAR, 5.0)
+    assert len(counted) <= 6, counted  # the full-grid bisection built 7 whole grids
+    counted.clear()
+    refusal(metres_zone(box(-500, -500, 500, 500)), 5.0)
+    assert len(counted) <= 3, counted  # it built 6
+
+
+@PROPERTY
+@given(
+    star_zones(),
+    st.integers(5, 200),
+    st.sampled_from(["hex", "square"]),
+    st.integers(20, 400),
+)
+def test_the_advised_spacing_fits_and_one_metre_less_does_not(zone, spacing, grid, max_tasks):
+    try:
+        generate_task_points(zone, spacing, grid=grid, max_tasks=max_tasks)
+        return
+    except GeoError as err:
+        if err.code != "too_many_tasks":
+            return
+        message = err.message
+    match = re.search(r"smallest spacing that fits is (\d+) m \(([\d,]+) points\)", message)
+    assume(match)  # (or no spacing up to 5000 m fits)
+    fits, n = int(match[1]), int(match[2].replace(",", ""))
+    assert fits > spacing
+    assert len(generate_task_points(zone, fits, grid=grid, max_tasks=max_tasks)) == n <= max_tasks
+    if fits - 1 > spacing:
+        with pytest.raises(GeoError) as below:
+            generate_task_points(zone, fits - 1, grid=grid, max_tasks=max_tasks)
+        assert below.value.code == "too_many_tasks"
