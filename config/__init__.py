@@ -48,6 +48,9 @@ class Settings:
     rate_limit_enabled: bool = True
     rate_limit_join_addr: str = "60/60"  # POST /api/mobs/{id}/participants, per address
     rate_limit_auth_addr: str = "10/60"  # organizer sign-up and log-in, per address
+    # organizer log-in per account (the email asked for, whether or not it exists), from any
+    # address: a password-guessing attack spread over many addresses
+    rate_limit_auth_account: str = "10/600"
     rate_limit_anon_addr: str = "120/60"  # view beacons, new followers, pledges, per address
     rate_limit_report_token: str = "20/10"  # report_location, per participant
     rate_limit_report_addr: str = "600/10"  # report_location, per address (NAT: many phones)

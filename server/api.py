@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, campaigns, follows, mobs, participants, timeline
+from server import auth, campaigns, follows, mobs, participants, ratelimit, timeline
 from server.app import db_session
 from server.errors import ApiError
 from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
@@ -109,10 +109,10 @@ def openapi():
 # --- organizers --------------------------------------------------------------------------
 
 
-def _session_body(organizer) -> dict:
+def _session_body(session, organizer) -> dict:
     return {
         "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
-        "token": auth.issue_token(organizer),
+        "token": auth.issue_token(session, organizer),
         "token_type": "Bearer",
         "expires_in_s": _settings().organizer_token_max_age_s,
     }
@@ -138,8 +138,9 @@ def create_organizer():
     name = get_str(data, "name", max_len=80)
     session = db_session()
     organizer = auth.sign_up(session, email, password, name)
+    body = _session_body(session, organizer)
     session.commit()
-    return jsonify(_session_body(organizer)), 201
+    return jsonify(body), 201
 
 
 @api.post("/sessions")
@@ -152,8 +153,34 @@ def create_session():
         raise ApiError(
             400, "field_missing", "The field 'password' is required.", {"field": "password"}
         )
-    organizer = auth.log_in(db_session(), email, password)
-    return jsonify(_session_body(organizer)), 201
+    refused = ratelimit.check_log_in(email)  # per account, before any password work
+    if refused is not None:
+        return refused
+    session = db_session()
+    organizer = auth.log_in(session, email, password)
+    body = _session_body(session, organizer)
+    session.commit()
+    return jsonify(body), 201
+
+
+@api.delete("/sessions/current")
+@auth.require_organizer
+def delete_current_session():
+    """Log out: this token is refused from now on, on every process; other sessions go on."""
+    session = db_session()
+    auth.log_out(session, g.organizer_token)
+    session.commit()
+    return "", 204
+
+
+@api.delete("/sessions")
+@auth.require_organizer
+def delete_all_sessions():
+    """Log out everywhere: every token of this organizer, this one included, is refused."""
+    session = db_session()
+    auth.log_out_everywhere(session, g.organizer)
+    session.commit()
+    return "", 204
 
 
 @api.get("/organizers/me/mobs")

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import timedelta
 from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Organizer
+from server.models import Organizer, OrganizerSession, utcnow
 
 __all__ = [
     "sign_up",
     "log_in",
     "issue_token",
     "organizer_from_token",
+    "organizer_of_session",
+    "session_id_of",
+    "log_out",
+    "log_out_everywhere",
     "require_organizer",
     "optional_organizer",
 ]
@@ -36,8 +42,52 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
 
 
-def issue_token(organizer: Organizer) -> str:
-    return _serializer().dumps({"o": organizer.id})
+def issue_token(session: Session, organizer: Organizer) -> str:
+    """A new log-in: a session row (the organizer's expired ones are dropped) and its token."""
+    max_age = current_app.config["SETTINGS"].organizer_token_max_age_s
+    session.execute(
+        delete(OrganizerSession).where(
+            OrganizerSession.organizer_id == organizer.id,
+            OrganizerSession.created_at < utcnow() - timedelta(seconds=max_age),
+        )
+    )
+    row = OrganizerSession(id=secrets.token_urlsafe(18), organizer_id=organizer.id)
+    session.add(row)
+    session.flush()
+    return _serializer().dumps({"o": organizer.id, "s": row.id})
+
+
+def organizer_of_session(session: Session, organizer_id, session_id) -> Organizer:
+    """The organizer of a live session (one query), or 401 ``token_revoked``."""
+    organizer = None
+    if isinstance(organizer_id, int) and isinstance(session_id, str):
+        organizer = session.scalar(
+            select(Organizer)
+            .join(OrganizerSession, OrganizerSession.organizer_id == Organizer.id)
+            .where(OrganizerSession.id == session_id, Organizer.id == organizer_id)
+        )
+    if organizer is None:
+        raise ApiError(401, "token_revoked", "This session has ended; log in again.")
+    return organizer
+
+
+def session_id_of(token: str) -> str | None:
+    """The session a (valid, already checked) token names."""
+    payload = _serializer().loads(token)
+    return payload.get("s") if isinstance(payload, dict) else None
+
+
+def log_out(session: Session, token: str) -> None:
+    """End the session of this token (its other sessions go on)."""
+    session.execute(delete(OrganizerSession).where(OrganizerSession.id == session_id_of(token)))
+
+
+def log_out_everywhere(session: Session, organizer: Organizer) -> int:
+    """End every session of the organizer, this one included; how many ended."""
+    result = session.execute(
+        delete(OrganizerSession).where(OrganizerSession.organizer_id == organizer.id)
+    )
+    return result.rowcount or 0
 
 
 def sign_up(session: Session, email: str, password: str, name: str) -> Organizer:
@@ -82,10 +132,9 @@ def organizer_from_token(session: Session, token: str) -> Organizer:
         raise ApiError(401, "token_expired", "Your session has expired; log in again.") from None
     except BadSignature:
         raise ApiError(401, "token_invalid", "The bearer token is not valid.") from None
-    organizer = session.get(Organizer, payload.get("o")) if isinstance(payload, dict) else None
-    if organizer is None:
+    if not isinstance(payload, dict):
         raise ApiError(401, "token_invalid", "The bearer token is not valid.")
-    return organizer
+    return organizer_of_session(session, payload.get("o"), payload.get("s"))
 
 
 def _bearer() -> str | None:
@@ -116,6 +165,7 @@ def require_organizer(view):
                 401, "auth_required", "Log in first: send 'Authorization: Bearer <token>'."
             )
         g.organizer = organizer_from_token(db_session(), token)
+        g.organizer_token = token
         return view(*args, **kwargs)
 
     return wrapper

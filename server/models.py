@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Base",
     "Organizer",
+    "OrganizerSession",
     "Mob",
     "Task",
     "Participant",
@@ -88,6 +89,19 @@ class Organizer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     mobs: Mapped[list[Mob]] = relationship(back_populates="organizer")
+
+
+class OrganizerSession(Base):
+    """One log-in of an organizer: its token names it, and is refused once the row is gone
+    (log-out deletes it, log-out-everywhere deletes all of the organizer's)."""
+
+    __tablename__ = "organizer_sessions"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)  # random, never reused
+    organizer_id: Mapped[int] = mapped_column(
+        ForeignKey("organizers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class Mob(Base):

@@ -442,6 +442,21 @@ def _core_document() -> dict:
                         "400": _E400,
                         "401": _error("Wrong email or password (credentials_invalid)."),
                     },
+                },
+                "delete": {
+                    "summary": "Log out everywhere: every token of this organizer is refused",
+                    "security": _AUTH,
+                    "responses": {
+                        "204": {"description": "Every session ended, this one included"},
+                        "401": _E401,
+                    },
+                },
+            },
+            "/api/sessions/current": {
+                "delete": {
+                    "summary": "Log out: this token is refused from now on (other sessions go on)",
+                    "security": _AUTH,
+                    "responses": {"204": {"description": "This session ended"}, "401": _E401},
                 }
             },
             "/api/organizers/me/mobs": {

@@ -3,7 +3,7 @@
 Limits (settings ``RATE_LIMIT_*``, ``"<count>/<seconds>"``):
 
 - ``join``: ``POST /api/mobs/{id}/participants`` per address;
-- ``auth``: organizer sign-up and log-in per address;
+- ``auth``: organizer sign-up and log-in per address, and log-in per account (the email);
 - ``report``: the ``report_location`` socket event, per participant and per address;
 - ``deed``: the ``confirm_deed`` socket event, per participant and per address;
 - ``watch``: the ``watch_mob`` socket event of ``/live`` and ``/organizer`` (a snapshot each),
@@ -29,6 +29,7 @@ one the nearest trusted proxy saw: werkzeug's ProxyFix). IPv6 addresses count pe
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import threading
@@ -48,6 +49,7 @@ __all__ = [
     "install",
     "limiter",
     "client_address",
+    "check_log_in",
     "environ_address",
     "check_socket",
     "limited",
@@ -209,6 +211,7 @@ class RateLimiter:
         self.rates = {
             "join:addr": Rate.parse(settings.rate_limit_join_addr),
             "auth:addr": Rate.parse(settings.rate_limit_auth_addr),
+            "auth:account": Rate.parse(settings.rate_limit_auth_account),
             "anon:addr": Rate.parse(settings.rate_limit_anon_addr),
             "report:token": Rate.parse(settings.rate_limit_report_token),
             "report:addr": Rate.parse(settings.rate_limit_report_addr),
@@ -296,6 +299,18 @@ def address_of(remote_addr: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def check_log_in(email: str):
+    """The 429 response when log-ins to this account are over ``RATE_LIMIT_AUTH_ACCOUNT``
+    (whichever addresses they come from), else None. The key is a hash of the normalized
+    email, whether or not an account has it, so the limit reveals nothing either."""
+    rl = limiter()
+    if not rl.enabled:
+        return None
+    key = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    wait_s = rl.hit("auth:account", key)
+    return _too_many("auth", wait_s) if wait_s else None
 
 
 def _error(name: str, wait_s: float) -> dict:

@@ -27,7 +27,7 @@ from server import (
     timeline,
 )
 from server.app import db_session
-from server.auth import organizer_from_token
+from server.auth import organizer_from_token, organizer_of_session, session_id_of
 from server.errors import ApiError, error_body, unavailable
 from server.extensions import socketio
 from server.models import Mob, Participant
@@ -562,19 +562,21 @@ class OrganizerNamespace(_Namespace):
         except Exception as exc:
             raise _refused_busy(exc) from None
         socket_session["organizer_id"] = organizer.id
+        socket_session["organizer_session"] = session_id_of(token)
 
     def on_disconnect(self, reason=None):
         _unwatch("organizer")
 
     def _organizer(self):
+        """The organizer, while the socket's session lasts (one query per control): after a
+        log-out, on whichever process, every control is refused with ``token_revoked``."""
         from flask import session as socket_session
 
-        from server.models import Organizer
-
-        organizer = db_session().get(Organizer, socket_session.get("organizer_id"))
-        if organizer is None:
-            raise ApiError(401, "organizer_gone", "This organizer no longer exists.")
-        return organizer
+        return organizer_of_session(
+            db_session(),
+            socket_session.get("organizer_id"),
+            socket_session.get("organizer_session"),
+        )
 
     @ratelimit.limited("watch_mob")
     @_ack_errors

@@ -357,6 +357,8 @@ async function submitAuth(event) {
 }
 
 function logout() {
+  // End this session on the server too (its token is refused from now on), best effort.
+  if (session.token) api("/api/sessions/current", { method: "DELETE", token: session.token }).catch(() => {});
   session.clear();
   closeConnection();
   app.mob = null;
@@ -1235,7 +1237,7 @@ function connect() {
       else if (name === "announcement") addAnnouncement(data);
     },
     onStatus: (status, detail) => {
-      if (status === "refused" && ["token_invalid", "token_expired", "auth_required"].includes(detail?.code)) {
+      if (status === "refused" && ["token_invalid", "token_expired", "token_revoked", "auth_required"].includes(detail?.code)) {
         session.clear();
         showAuth("Your session expired: please log in again.");
       }

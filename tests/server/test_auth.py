@@ -4,7 +4,7 @@ import itsdangerous.timed
 from sqlalchemy import select
 
 from server.models import Organizer
-from tests.factories import auth, make_organizer
+from tests.factories import PARK, auth, future, make_organizer
 
 
 def test_sign_up_returns_token_and_hashes_password(client, db):
@@ -71,3 +71,71 @@ def test_tokens_forged_malformed_and_expired(client, monkeypatch):
     monkeypatch.setattr(itsdangerous.timed.time, "time", real_time)
     r = client.get(url, headers=auth(old))
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_expired"
+
+
+# --- log-out (issue 15, finding 9) ---------------------------------------------------------
+
+
+def _log_in(client, email: str) -> str:
+    r = client.post("/api/sessions", json={"email": email, "password": "correct horse"})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["token"]
+
+
+def _mine(client, token):
+    return client.get("/api/organizers/me/mobs", headers=auth(token))
+
+
+def test_log_out_refuses_that_token_on_rest_and_socket_while_another_session_works(app, client):
+    from server import socketio
+
+    make_organizer(client, email="two@example.org")
+    laptop, phone = _log_in(client, "two@example.org"), _log_in(client, "two@example.org")
+    mob = client.post(
+        "/api/mobs",
+        json={"title": "T", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60},
+        headers=auth(laptop),
+    ).get_json()
+    open_socket = socketio.test_client(app, namespace="/organizer", auth={"token": laptop})
+    ack = open_socket.emit("watch_mob", {"mob": mob["id"]}, namespace="/organizer", callback=True)
+    assert ack["mob"]["id"] == mob["id"]
+
+    assert client.delete("/api/sessions/current", headers=auth(laptop)).status_code == 204
+    r = _mine(client, laptop)
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_revoked"
+    assert client.delete("/api/sessions/current", headers=auth(laptop)).status_code == 401
+    # The open socket is refused on its next control; a new one does not connect.
+    ack = open_socket.emit("watch_mob", {"mob": mob["id"]}, namespace="/organizer", callback=True)
+    assert ack["error"]["code"] == "token_revoked"
+    ack = open_socket.emit("cancel", {"mob": mob["id"]}, namespace="/organizer", callback=True)
+    assert ack["error"]["code"] == "token_revoked"
+    fresh = socketio.test_client(app, namespace="/organizer", auth={"token": laptop})
+    assert not fresh.is_connected("/organizer")
+    # The other session of the same organizer goes on, on REST and on the socket.
+    assert _mine(client, phone).status_code == 200
+    other = socketio.test_client(app, namespace="/organizer", auth={"token": phone})
+    ack = other.emit("watch_mob", {"mob": mob["id"]}, namespace="/organizer", callback=True)
+    assert ack["mob"]["id"] == mob["id"]
+    other.disconnect("/organizer")
+    assert client.get(f"/api/mobs/{mob['id']}", headers=auth(phone)).get_json()["status"] == "draft"
+
+
+def test_log_out_everywhere_refuses_every_earlier_token(app, client):
+    from server import socketio
+
+    first = make_organizer(client, email="all@example.org")
+    tokens = [first, _log_in(client, "all@example.org"), _log_in(client, "all@example.org")]
+    bystander = make_organizer(client, email="else@example.org")
+    sock = socketio.test_client(app, namespace="/organizer", auth={"token": tokens[1]})
+    assert sock.is_connected("/organizer")
+    assert client.delete("/api/sessions", headers=auth(tokens[2])).status_code == 204
+    for token in tokens:
+        r = _mine(client, token)
+        assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_revoked"
+        assert not socketio.test_client(
+            app, namespace="/organizer", auth={"token": token}
+        ).is_connected("/organizer")
+    ack = sock.emit("watch_mob", {"mob": "whatever"}, namespace="/organizer", callback=True)
+    assert ack["error"]["code"] == "token_revoked"
+    assert _mine(client, bystander).status_code == 200  # another organizer is untouched
+    assert _mine(client, _log_in(client, "all@example.org")).status_code == 200  # log in again

@@ -19,6 +19,8 @@ MUTATIONS = [
     ("POST", "/api/mobs/{mob}/postpone", {"by_s": 600}),
     ("POST", "/api/mobs/{mob}/announcements", {"text": "Free pizza!"}),
 ]
+# Log-out and log-out-everywhere: the organizer's own sessions, no mob.
+ACCOUNT = [("DELETE", "/api/sessions/current", None), ("DELETE", "/api/sessions", None)]
 
 
 @pytest.fixture()
@@ -34,7 +36,7 @@ def _call(client, method, template, body, mob, task, headers):
     return client.open(url, method=method, json=body, headers=headers)
 
 
-@pytest.mark.parametrize(("method", "template", "body"), MUTATIONS)
+@pytest.mark.parametrize(("method", "template", "body"), MUTATIONS + ACCOUNT)
 def test_without_or_with_a_bad_token_is_401(client, owned, method, template, body):
     token, mob, task = owned
     for headers, code in (
@@ -84,7 +86,7 @@ def test_every_mutating_route_is_covered(app):
             .replace("{task}", "<int:task_id>")
             .replace("{deed}", "<int:deed_id>"),
         )
-        for m, t, _ in MUTATIONS
+        for m, t, _ in MUTATIONS + ACCOUNT
     }
     # Sign-up, log-in and joining a mob (participants have no account) need no token.
     public = {

@@ -178,6 +178,28 @@ def test_sign_up_and_log_in_share_a_budget_per_address(app, client, db):
         assert client.get("/api/openapi.json", environ_base=env).status_code == 200
 
 
+def test_a_guessing_attack_spread_over_addresses_meets_the_per_account_limit(app, client, db):
+    """Each guess from a fresh address passes the per-address budget; the account's own
+    budget stops them, for an email with no account too (the limit reveals nothing), while
+    another account is untouched."""
+    make_organizer(client, email="victim@example.org")
+    make_organizer(client, email="bystander@example.org")
+
+    def guess(email, i, password="guess-1234"):
+        env = {"REMOTE_ADDR": f"198.51.{i // 250}.{i % 250 + 1}"}
+        body = {"email": email, "password": password}
+        return client.post("/api/sessions", json=body, environ_base=env)
+
+    with limits(app, rate_limit_auth_addr="3/60", rate_limit_auth_account="5/600"):
+        for email in ("victim@example.org", "Nobody@Example.org"):
+            codes = [guess(email, i).status_code for i in range(12)]
+            assert codes == [401] * 5 + [429] * 7, (email, codes)
+        r = guess("VICTIM@example.org ", 99, password="correct horse")  # even the right one
+        assert r.status_code == 429 and r.get_json()["error"]["code"] == "rate_limited"
+        assert int(r.headers["Retry-After"]) >= 1
+        assert guess("bystander@example.org", 100, "correct horse").status_code == 201
+
+
 def test_forwarded_addresses_count_only_behind_a_trusted_proxy(app, client, mob):
     spoof = {"REMOTE_ADDR": "10.0.2.1"}
     with limits(app, rate_limit_join_addr="2/60"):  # no proxy: X-Forwarded-For is ignored
