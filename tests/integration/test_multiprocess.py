@@ -232,7 +232,7 @@ def test_rolling_restart_in_the_countdown_loses_no_phone_and_no_deed(database_ur
     server = ServerProcess(
         database_url, "--workers", "2", port=port, WORKER_BOOT_S="60", **redis_env, **FAST
     )
-    server.start()
+    server.start(timeout_s=90)  # a busy machine: a worker took 25-30 s to start
     phones = []
     try:
         mob, headers = _mob(server.url, duration_s=60)
