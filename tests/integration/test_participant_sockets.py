@@ -5,12 +5,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 import socketio
 from sqlalchemy import select, update
 
 from server.models import Mob, Task
 from tests.factories import PARK, future
+from tests.integration.conftest import ServerProcess
 
 NS = "/participant"
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
@@ -116,25 +118,37 @@ def test_tokens_are_checked_on_connect(server, db):
         assert not connected, auth
 
 
-def test_room_events_reach_websocket_and_polling_phones_whole_and_in_order(server, db):
+@pytest.fixture()
+def scraped_server(database_url, db):
+    """A real server whose /metrics is scraped with METRICS_TOKEN, as in production."""
+    from tests.integration.test_metrics import METRICS_TOKEN
+
+    process = ServerProcess(database_url, METRICS_TOKEN=METRICS_TOKEN).start()
+    yield process
+    process.stop()
+
+
+def test_room_events_reach_websocket_and_polling_phones_whole_and_in_order(scraped_server, db):
     """A room event is written straight to each idle WebSocket and queued behind whatever
     a connection is still sending (acks here) or for long-polling phones: every phone gets
     every announcement, once, in order, whichever way it went (both ways counted)."""
     from tests.integration.test_metrics import scrape, value
 
-    mob, headers = _organizer_mob(server, capacity=3)
+    mob, headers = _organizer_mob(scraped_server, capacity=3)
     transports = ["websocket"] * 6 + ["polling"] * 2
     phones, seen = [], [[] for _ in transports]
     for i, transport in enumerate(transports):
-        r = requests.post(f"{server.url}/api/mobs/{mob['id']}/participants", json={}, timeout=5)
+        r = requests.post(
+            f"{scraped_server.url}/api/mobs/{mob['id']}/participants", json={}, timeout=5
+        )
         sio = socketio.Client(reconnection=False)
         sio.on("announcement", lambda d, i=i: seen[i].append((d["seq"], d["text"])), namespace=NS)
-        sio.connect(server.url, namespaces=[NS], auth={"token": r.json()["token"]},
+        sio.connect(scraped_server.url, namespaces=[NS], auth={"token": r.json()["token"]},
                     transports=[transport], wait_timeout=10)  # fmt: skip
         sio.call("join_mob", {"mob": mob["id"]}, namespace=NS, timeout=10)
         phones.append(sio)
     frames = "goodmob_socket_frames_sent_total"
-    before = scrape(server.url)
+    before = scrape(scraped_server.url)
     stop = threading.Event()
 
     def report(sio):  # acks queued on the same connections while announcements go out
@@ -147,7 +161,7 @@ def test_room_events_reach_websocket_and_polling_phones_whole_and_in_order(serve
     sent = []
     try:
         for k in range(30):
-            r = requests.post(f"{server.url}/api/mobs/{mob['id']}/announcements",
+            r = requests.post(f"{scraped_server.url}/api/mobs/{mob['id']}/announcements",
                               json={"text": f"note {k}"}, headers=headers, timeout=5)  # fmt: skip
             assert r.status_code == 201, r.text
             sent.append((r.json()["seq"], f"note {k}"))
@@ -162,7 +176,7 @@ def test_room_events_reach_websocket_and_polling_phones_whole_and_in_order(serve
             sio.disconnect()
     for i, got in enumerate(seen):
         assert got == sent, (transports[i], got[:5], sent[:5])
-    after = scrape(server.url)
+    after = scrape(scraped_server.url)
     direct = value(after, frames, path="direct") - value(before, frames, path="direct")
     queued = value(after, frames, path="queued") - value(before, frames, path="queued")
     assert direct >= 30 * 3  # at least the three idle WebSocket phones' frames went straight

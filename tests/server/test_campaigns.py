@@ -210,7 +210,8 @@ def test_membership_rules(client, db):
     stranger = make_organizer(client)
     theirs = city_mob(client, stranger, "Asia/Tokyo")
     r = client.post(url, json={"mob": theirs["id"]}, headers=auth(token))
-    assert r.status_code == 403
+    # another organizer's draft is not found, like a missing id (issue 15, finding 10)
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "mob_not_found"
     live = city_mob(client, token, "America/New_York")
     set_status(db, live["id"], "gathering")
     r = client.post(url, json={"mob": live["id"]}, headers=auth(token))
