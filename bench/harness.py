@@ -122,6 +122,7 @@ class Server:
             # (real phones have their own addresses); the per-participant limits stay.
             "RATE_LIMIT_REPORT_ADDR": "1000000/1",
             "RATE_LIMIT_JOIN_ADDR": "1000000/1",
+            "SOCKET_MAX_PER_ADDRESS": "100000",
             **env,
         }
         self.proc: subprocess.Popen | None = None

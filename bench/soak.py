@@ -160,6 +160,7 @@ class Server:
             "RATE_LIMIT_JOIN_ADDR": "1000000/1",
             "RATE_LIMIT_REPORT_ADDR": "1000000/1",
             "RATE_LIMIT_DEED_ADDR": "1000000/1",
+            "SOCKET_MAX_PER_ADDRESS": "100000",  # every phone comes from 127.0.0.1
             **env,
         }
         self.proc: subprocess.Popen | None = None

@@ -242,6 +242,9 @@ class Server:
             "SECRET_KEY": "bench-secret-" + "z" * 32,
             "MAX_CONNECTIONS": "12000",
             "RATE_LIMIT_ENABLED": "false",  # every phone comes from 127.0.0.1
+            # ... and so does every WebSocket: lift the per-address socket cap (real phones
+            # have their own addresses; the cap guards one address flooding a process).
+            "SOCKET_MAX_PER_ADDRESS": "100000",
             **env,
         }
         self.proc: subprocess.Popen | None = None
