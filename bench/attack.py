@@ -311,7 +311,7 @@ def run_backend(backend: str, args) -> dict:
     server = Server(db.url)
     phases = []
     try:
-        server.migrate()
+        server.infra.migrate()
         server.start()
         seeded = seed(server)
         stop = mp.Event()

@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, insert, select, text
 
 from bench.common import ROOT
 from config import load_settings
-from server.db import make_engine
-from server.models import Mob, Participant
+from server.infra.db import make_engine
+from server.infra.models import Mob, Participant
 from server.participants import TOKEN_SALT
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

@@ -41,7 +41,7 @@ from bench.harness import (
     square_zone,
     tokens_for,
 )
-from server.models import Participant
+from server.infra.models import Participant
 
 TARGET_RATE = 2000
 TARGET_P99_MS = 100
@@ -111,7 +111,7 @@ def run_backend(backend: str, args) -> dict:
     server = Server(db.url, nice=args.nice)
     workers = None
     try:
-        server.migrate()
+        server.infra.migrate()
         server.start()
         mob = seed_mob(server, SIDE_M, spacing_m=25, capacity=4)
         ids = seed_participants(db, mob["id"], args.phones)

@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, insert, text
 from bench.common import git_revision, machine, percentiles_ms, write_section
 from config import load_settings
 from server import create_app
+from server.infra.models import Mob, Organizer
 from server.mobs import nearby_mobs
-from server.models import Mob, Organizer
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # Region: about 150 km × 110 km around Berlin (a dense metropolitan case).

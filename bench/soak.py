@@ -113,7 +113,7 @@ class Database:
     def stored_deeds(self) -> dict[str, list[str]]:
         """mob id → deed ids in the database."""
         from config import load_settings
-        from server.db import make_engine
+        from server.infra.db import make_engine
 
         settings = load_settings({}, env="test", database_url=self.url, secret_key=SECRET_KEY)
         engine = make_engine(settings)
@@ -439,7 +439,7 @@ def run(opt: Options, log_dir: Path) -> dict:
         for k in range(opt.servers):
             server = Server(db.url, log_dir, f"server{k}", **env)
             if k == 0:
-                server.migrate()
+                server.infra.migrate()
             servers.append(server.start())
         progress(f"{opt.servers} server process(es) on ports {[s.port for s in servers]}")
         org = Organizer(servers[0].url)

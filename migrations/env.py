@@ -1,10 +1,10 @@
-"""Alembic environment: runs migrations on the engine that server/db.py builds."""
+"""Alembic environment: runs migrations on the engine that server/infra/db.py builds."""
 
 from alembic import context
 
 from config import load_settings
-from server.db import make_engine
-from server.models import Base
+from server.infra.db import make_engine
+from server.infra.models import Base
 
 target_metadata = Base.metadata
 

@@ -44,18 +44,10 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import (
-        compute,
-        create_app,
-        rooms,
-        scheduler,
-        socketio,
-        subscription,
-        wire,
-        wsfast,
-    )
+    from server import compute, create_app, rooms, scheduler, socketio, wire, wsfast
     from server.health import mark_scheduler_started
-    from server.limits import raise_open_file_limit
+    from server.infra import subscription
+    from server.infra.limits import raise_open_file_limit
 
     app = create_app(settings)
     # The geometry worker process (server.compute) starts now, before the port is open:
@@ -91,7 +83,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
         # request headers and bodies read whole under deadlines before the app sees them;
         # WebSockets capped per address (server/wire.py)
         handler_class=wire.handler_class(settings),
-        log=None,  # the app writes one access line per request (server.logs), with its id
+        log=None,  # the app writes one access line per request (server.infra.logs), with its id
         error_log=logging.getLogger("goodmob.wsgi"),
     )
 
@@ -200,8 +192,8 @@ def supervise(settings, workers: int) -> int:
     restart: a new worker starts listening before the old one drains), so phones always have
     a process to reconnect to. SIGTERM/SIGINT stop them all gracefully.
     """
-    from server.db import make_engine
-    from server.migrate import upgrade
+    from server.infra.db import make_engine
+    from server.infra.migrate import upgrade
 
     if settings.auto_migrate:
         upgrade(make_engine(settings))
@@ -321,13 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    from server.logs import configure_logging
+    from server.infra.logs import configure_logging
 
     configure_logging(settings)
 
     if args.command == "migrate":
-        from server.db import make_engine
-        from server.migrate import current_revision, upgrade
+        from server.infra.db import make_engine
+        from server.infra.migrate import current_revision, upgrade
 
         engine = make_engine(settings)
         upgrade(engine)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, campaigns, follows, mobs, participants, ratelimit, timeline
-from server.app import db_session
-from server.errors import ApiError
-from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
+from server import auth, campaigns, follows, mobs, participants, timeline
+from server.infra import ratelimit
+from server.infra.db import db_session
+from server.infra.errors import ApiError
+from server.infra.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
 from server.openapi import openapi_document
 from server.realtime import notify_deed_reviewed, notify_task_assigned, push_stats, push_tasks
 from server.validate import (

@@ -9,10 +9,10 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
-from server.db import make_engine, make_session_factory
 from server.extensions import socketio
+from server.infra.db import make_engine, make_session_factory
 
-__all__ = ["create_app", "db_session"]
+__all__ = ["create_app"]
 
 
 def _async_mode() -> str:
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     engine = make_engine(settings)
     if settings.auto_migrate:
-        from server.migrate import upgrade
+        from server.infra.migrate import upgrade
 
         upgrade(engine)
     app.extensions["goodmob.engine"] = engine
@@ -104,13 +104,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.url_map.converters["int"] = _RowId
     app.url_map.converters["notapi"] = _NotApi
 
-    from server import follows, ratelimit, security, timeline, wsfast
+    from server import follows, timeline, wsfast
     from server.api import api
-    from server.errors import register_error_handlers
     from server.growth import growth
     from server.health import health
-    from server.logs import install_request_ids
-    from server.metrics import metrics
+    from server.http.errors import register_error_handlers
+    from server.infra import ratelimit, security
+    from server.infra.logs import install_request_ids
+    from server.infra.metrics import metrics
     from server.pages import pages
     from server.realtime import emit_mob_event, register_namespaces
 
@@ -139,12 +140,3 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     # PROXY_HOPS trusted proxies.
     app.wsgi_app = security.TrustedProxies(app.wsgi_app, app)
     return app
-
-
-def db_session():
-    """The request's SQLAlchemy session, opened on first use and closed at teardown."""
-    from flask import current_app
-
-    if "db" not in g:
-        g.db = current_app.extensions["goodmob.sessions"]()
-    return g.db

@@ -15,8 +15,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
-from server.models import Organizer, OrganizerSession, utcnow
+from server.infra.errors import ApiError
+from server.infra.models import Organizer, OrganizerSession, utcnow
 
 __all__ = [
     "sign_up",
@@ -157,7 +157,7 @@ def require_organizer(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from server.app import db_session
+        from server.infra.db import db_session
 
         token = _bearer()
         if token is None:

@@ -32,8 +32,8 @@ import geo
 from config import Settings
 from server import mobs, participants, timeline
 from server.cascade import growth_row
-from server.errors import ApiError
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     CLOSED_STATUSES,
     LIVE_STATUSES,
     Campaign,
@@ -499,7 +499,7 @@ def campaign_json(session: Session, campaign: Campaign, viewer: Organizer | None
 
 
 def _campaign_pledges(session: Session, campaign: Campaign) -> dict:
-    from server.models import Pledge
+    from server.infra.models import Pledge
     from server.pledges import campaign_deeds, totals_by_currency
 
     deeds = campaign_deeds(session, campaign)

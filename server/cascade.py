@@ -35,8 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server.errors import ApiError
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     COUNTED_DEED_STATUSES,
     Deed,
     Mob,

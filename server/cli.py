@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the password (visible to other users of this machine: prefer the prompt or stdin)",
     )
 
-    from server.models import MOB_STATUSES
+    from server.infra.models import MOB_STATUSES
 
     p = sub.add_parser("list-mobs", help="list mobs with their phase, GO time and counts")
     p.add_argument("--status", action="append", choices=MOB_STATUSES, help="repeatable")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None, environ: dict | None = None) -> int:
         return 2
     if args.command == "check-config":
         return check_config(settings, args.connect)
-    from server.db import make_engine, make_session_factory
+    from server.infra.db import make_engine, make_session_factory
 
     engine = make_engine(settings)
     try:
@@ -110,7 +110,7 @@ def _bare_app(settings: Settings):
 
 
 def _require_schema(engine, settings: Settings) -> None:
-    from server.migrate import current_revision, head_revision, upgrade
+    from server.infra.migrate import current_revision, head_revision, upgrade
 
     head = head_revision()
     if current_revision(engine) == head:
@@ -143,7 +143,7 @@ def _read_password(given: str | None) -> str:
 
 def create_organizer(session, settings: Settings, args) -> int:
     from server.auth import sign_up
-    from server.errors import ApiError
+    from server.infra.errors import ApiError
 
     name = args.name.strip()
     if not 1 <= len(name) <= 80:
@@ -162,7 +162,7 @@ def create_organizer(session, settings: Settings, args) -> int:
 
 
 def _mob_rows(session, statuses: list[str] | None) -> list[dict]:
-    from server.models import COUNTED_DEED_STATUSES, Deed, Mob, Participant
+    from server.infra.models import COUNTED_DEED_STATUSES, Deed, Mob, Participant
 
     joined = (
         select(func.count()).where(Participant.mob_pk == Mob.pk).correlate(Mob).scalar_subquery()
@@ -229,7 +229,7 @@ def list_mobs(session, settings: Settings, args) -> int:
 
 def _ended(now: datetime, settings: Settings):
     """Mobs whose positions are due for deletion (as ``scheduler.purge_ended`` selects them)."""
-    from server.models import Mob
+    from server.infra.models import Mob
 
     grace = timedelta(seconds=settings.deed_grace_s)
     return and_(
@@ -241,7 +241,7 @@ def _ended(now: datetime, settings: Settings):
 def purge(session, settings: Settings, args) -> int:
     """Positions of mobs that ended or were cancelled, and any fix older than a participant
     token can live (the phone can no longer report, so the fix is of no use)."""
-    from server.models import Mob, Participant, utcnow
+    from server.infra.models import Mob, Participant, utcnow
     from server.scheduler import purge_ended
 
     now = utcnow()
@@ -293,7 +293,7 @@ def export(session, settings: Settings, args) -> int:
     ``DIR/<mob>-deeds.csv``: one row per deed, without any position."""
     from server import mobs, participants
     from server.api import tasks_feature_collection
-    from server.models import Deed, Mob, Task
+    from server.infra.models import Deed, Mob, Task
 
     mob = session.scalar(select(Mob).where(Mob.id == args.mob_id))
     if mob is None:
@@ -385,8 +385,8 @@ def check_config(settings: Settings, connect: bool) -> int:
     print(f"\nConfiguration is valid ({settings.env}).")
     if not connect:
         return 0
-    from server.db import make_engine
     from server.health import run_checks
+    from server.infra.db import make_engine
 
     engine = make_engine(settings)
     try:

@@ -29,7 +29,7 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 
 from config import Settings
-from server.errors import ApiError
+from server.infra.errors import ApiError
 
 __all__ = ["run", "warm_up", "shutdown", "pending"]
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server.models import Mob, Participant, utcnow
+from server.infra.models import Mob, Participant, utcnow
 
 __all__ = ["density_cells", "density_json"]
 

@@ -49,8 +49,8 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import REPO_ROOT, Settings
-from server.errors import ApiError
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     CLOSED_STATUSES,
     Follow,
     Follower,
@@ -621,7 +621,7 @@ class FollowNamespace(Namespace):
     def on_connect(self, auth=None):
         from flask import session as socket_session
 
-        from server.app import db_session
+        from server.infra.db import db_session
 
         token = auth.get("follower_token") if isinstance(auth, dict) else None
         try:
@@ -637,7 +637,7 @@ class FollowNamespace(Namespace):
         """Ack: the follower with its follows (as GET /api/followers/me)."""
         from flask import session as socket_session
 
-        from server.app import db_session
+        from server.infra.db import db_session
 
         session = db_session()
         follower = session.get(Follower, socket_session.get("follower_id"))

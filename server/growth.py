@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from server import auth, campaigns, cascade, follows, mobs, pledges, summary
-from server.app import db_session
-from server.errors import ApiError
-from server.models import Campaign, Mob
+from server.infra.db import db_session
+from server.infra.errors import ApiError
+from server.infra.models import Campaign, Mob
 from server.validate import (
     get_int,
     get_number,

@@ -4,7 +4,7 @@
 ``/readyz`` answers 200 only when this process can do its work (send it traffic only then):
 the database answers, Redis answers (when REDIS_URL is set), this process's Socket.IO
 message-queue subscription is live (a probe it publishes comes back through its own
-listener: ``server.subscription``), the database schema is at the newest migration, and the
+listener: ``server.infra.subscription``), the database schema is at the newest migration, and the
 phase scheduler loop of this process has completed a loop in the last
 READYZ_SCHEDULER_STALE_S (when this process runs it). The body lists each check as
 ``{ok, detail, ms}``; a failing one makes the answer 503.
@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from config import Settings
-from server import subscription
+from server.infra import subscription
 
 __all__ = ["health", "run_checks", "mark_scheduler_started", "SCHEDULER_STARTED"]
 
@@ -82,7 +82,7 @@ def _database(engine) -> Callable[[], str]:
 
 def _migrations(engine) -> Callable[[], str]:
     def check() -> str:
-        from server.migrate import current_revision, head_revision
+        from server.infra.migrate import current_revision, head_revision
 
         if not _head:
             _head.append(head_revision())

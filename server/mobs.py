@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 import geo
 from config import Settings
 from server import compute
-from server.errors import ApiError
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     CLOSED_STATUSES,
     LISTED_STATUSES,
     LIVE_STATUSES,
@@ -434,7 +434,7 @@ def update_task(session: Session, mob: Mob, task_id: int, changes: dict) -> tupl
     Closing a task frees all its holders; lowering the capacity below the number of holders
     frees the most recent ones. The task row is locked (PostgreSQL) so no claim slips in.
     """
-    from server.models import Participant
+    from server.infra.models import Participant
 
     _check_open(mob)
     query = select(Task).where(Task.mob_pk == mob.pk, Task.id == task_id)

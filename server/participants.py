@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 import geo
 from config import Settings
 from server import positions
-from server.errors import ApiError
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     COUNTED_DEED_STATUSES,
     LISTED_STATUSES,
     Deed,

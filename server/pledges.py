@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
 from server.follows import check_secret_token, issue_secret_token
-from server.models import (
+from server.infra.errors import ApiError
+from server.infra.models import (
     CLOSED_STATUSES,
     COUNTED_DEED_STATUSES,
     Campaign,

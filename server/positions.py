@@ -38,7 +38,7 @@ from flask import Flask, current_app
 from sqlalchemy import Float, Integer, column, exists, or_, update, values
 from sqlalchemy.orm import Session
 
-from server.models import Mob, Participant, UTCDateTime
+from server.infra.models import Mob, Participant, UTCDateTime
 
 __all__ = [
     "FLUSH_INTERVAL_S",

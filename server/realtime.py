@@ -14,23 +14,13 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_r
 from flask_socketio import rooms as rooms_of_socket
 from sqlalchemy import select
 
-from server import (
-    campaigns,
-    density,
-    metrics,
-    mobs,
-    participants,
-    phonestats,
-    pledges,
-    ratelimit,
-    rooms,
-    timeline,
-)
-from server.app import db_session
+from server import campaigns, density, mobs, participants, pledges, rooms, timeline
 from server.auth import organizer_from_token, organizer_of_session, session_id_of
-from server.errors import ApiError, error_body, unavailable
 from server.extensions import socketio
-from server.models import Mob, Participant
+from server.infra import metrics, phonestats, ratelimit
+from server.infra.db import db_session
+from server.infra.errors import ApiError, error_body, unavailable
+from server.infra.models import Mob, Participant
 
 __all__ = [
     "ParticipantNamespace",
@@ -115,7 +105,7 @@ def _emit_stats(session, mob: Mob, totals: dict | None) -> None:
 
     Spectators and the organizer get every push (≤ 2/s). The mob's phones get the counters
     on their next location ack, or, when they do not report, from the phones' counters loop
-    (server/phonestats.py): one push to 5,000 phones costs a process about 0.15 s."""
+    (server/infra/phonestats.py): one push to 5,000 phones costs a process about 0.15 s."""
     payload = _stats_payload(session, mob, totals)
     for namespace, room in _audiences(mob.id)[1:]:
         socketio.emit("stats", payload, to=room, namespace=namespace)
@@ -146,7 +136,7 @@ def _recent_counters(mob: Mob) -> dict | None:
 
 
 def _start_phone_counters(app) -> None:
-    """Start this app's phones' counters loop unless it runs (see server/phonestats.py)."""
+    """Start this app's phones' counters loop unless it runs (see server/infra/phonestats.py)."""
     counters = phonestats.state(app)
     with counters.lock:
         if counters.running or counters.stopped:
@@ -630,7 +620,7 @@ class OrganizerNamespace(_Namespace):
 def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
     """A participant's view of the mob: timeline, own task and counters (never others)."""
     from server.api import mob_json
-    from server.models import Task
+    from server.infra.models import Task
 
     session = db_session()
     task = session.get(Task, participant.task_id) if participant.task_id else None
@@ -703,7 +693,7 @@ def notify_deed_reviewed(mob: Mob, deed) -> None:
 
 def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:
     """``notify_task_assigned`` for ``[(participant id, task id or None)]``."""
-    from server.models import Task
+    from server.infra.models import Task
 
     notify_task_assigned(
         session, [(pid, session.get(Task, tid) if tid else None) for pid, tid in moved]

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 import geo
-from server.models import Mob, Participant, Task
+from server.infra.models import Mob, Participant, Task
 
 __all__ = ["rebalance_mob"]
 

@@ -27,7 +27,8 @@ from socketio import packet
 from socketio.base_manager import BaseManager
 from socketio.manager import Manager
 
-from server import metrics, wsfast
+from server import wsfast
+from server.infra import metrics
 
 __all__ = ["BULK_EVENTS", "install", "send_local", "use_direct_writes"]
 

@@ -23,8 +23,9 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server import metrics, positions, timeline
-from server.models import Mob, utcnow
+from server import positions, timeline
+from server.infra import metrics
+from server.infra.models import Mob, utcnow
 
 __all__ = ["advance", "due_mobs", "next_due_at", "purge_ended", "tick", "run"]
 

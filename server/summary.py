@@ -27,14 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server import campaigns, cascade, pledges, timeline
-from server.models import (
-    COUNTED_DEED_STATUSES,
-    Deed,
-    Mob,
-    Participant,
-    Sponsor,
-    Task,
-)
+from server.infra.models import COUNTED_DEED_STATUSES, Deed, Mob, Participant, Sponsor, Task
 
 __all__ = [
     "CSV_TABLES",

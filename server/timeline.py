@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from config import Settings
-from server.errors import ApiError
-from server.models import CLOSED_STATUSES, Mob, MobEvent, utcnow
+from server.infra.errors import ApiError
+from server.infra.models import CLOSED_STATUSES, Mob, MobEvent, utcnow
 
 __all__ = [
     "SCHEDULED_STATUSES",

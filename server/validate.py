@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask import Request
 
-from server.errors import ApiError
+from server.infra.errors import ApiError
 
 __all__ = [
     "json_body",

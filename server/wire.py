@@ -38,8 +38,8 @@ import gevent
 from gevent.pywsgi import Input
 
 from config import Settings
-from server import security
-from server.ratelimit import address_of
+from server.infra import security
+from server.infra.ratelimit import address_of
 
 __all__ = ["handler_class", "SocketCounter"]
 
@@ -92,7 +92,7 @@ def _raw_response(status: str, code: str, message: str) -> bytes:
 
 def handler_class(settings: Settings):
     """The gevent handler class for ``pywsgi.WSGIServer(handler_class=...)``: the
-    WebSocket-aware access-log handler (server/security.py) with the bounds above."""
+    WebSocket-aware access-log handler (server/infra/security.py) with the bounds above."""
     base = security.access_log_handler()
     header_s = settings.http_header_timeout_s
     body_s = settings.http_body_timeout_s

@@ -400,7 +400,7 @@ def guard_packets(server) -> None:
 
     from socketio import packet
 
-    from server.errors import error_body
+    from server.infra.errors import error_body
 
     if not getattr(packet.Packet, "_goodmob_guarded", False):
         if not isinstance(packet.Packet.json, _StrictJSON) and packet.Packet.json is not (

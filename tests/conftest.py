@@ -107,7 +107,7 @@ def app(settings):
 @pytest.fixture()
 def db(app):
     """A session on the app's database; the tables are emptied before each test."""
-    from server.models import Base
+    from server.infra.models import Base
 
     engine = app.extensions["goodmob.engine"]
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children first

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import select, text, update
 
-from server.models import Deed, Mob, Participant, Task
+from server.infra.models import Deed, Mob, Participant, Task
 from tests.factories import auth
 
 GROWTH_TABLES = (

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
-from server.models import MOB_STATUSES, TASK_STATUSES, UTCDateTime
+from server.infra.models import MOB_STATUSES, TASK_STATUSES, UTCDateTime
 
 revision = "0001"
 down_revision = None

@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-from server.models import UTCDateTime
+from server.infra.models import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"

@@ -13,7 +13,7 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-from server.models import FOLLOW_KINDS, UTCDateTime
+from server.infra.models import FOLLOW_KINDS, UTCDateTime
 
 revision = "0004"
 down_revision = "0003"

@@ -11,7 +11,7 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-from server.models import UTCDateTime
+from server.infra.models import UTCDateTime
 
 revision = "0006"
 down_revision = "0005"

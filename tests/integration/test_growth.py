@@ -24,7 +24,7 @@ import requests
 import socketio
 from sqlalchemy import func, select
 
-from server.models import COUNTED_DEED_STATUSES, Deed
+from server.infra.models import COUNTED_DEED_STATUSES, Deed
 from tests.conftest import unavailable
 from tests.factories import PARK, future
 from tests.growth_support import (

@@ -10,7 +10,7 @@ import requests
 import socketio
 from sqlalchemy import select, update
 
-from server.models import Mob, Task
+from server.infra.models import Mob, Task
 from tests.factories import PARK, future
 from tests.integration.conftest import ServerProcess
 

@@ -4,7 +4,7 @@ import requests
 import socketio
 from sqlalchemy import select
 
-from server.models import Participant
+from server.infra.models import Participant
 from tests.factories import PARK, future
 
 NS = "/participant"

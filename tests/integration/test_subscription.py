@@ -1,5 +1,5 @@
 """A server process accepts phones only once its Redis subscription is live (issue 15,
-finding 8; server/subscription.py).
+finding 8; server/infra/subscription.py).
 
 python-socketio subscribes lazily, after the first client connects: a process that accepts a
 phone before Redis holds its subscription drops what other processes publish meanwhile, and

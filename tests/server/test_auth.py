@@ -3,7 +3,7 @@
 import itsdangerous.timed
 from sqlalchemy import select
 
-from server.models import Organizer
+from server.infra.models import Organizer
 from tests.factories import PARK, auth, future, make_organizer
 
 

@@ -4,7 +4,7 @@ import pytest
 from shapely.geometry import Point, shape
 
 from server import campaigns
-from server.errors import ApiError
+from server.infra.errors import ApiError
 from tests.factories import auth, make_mob, make_organizer
 from tests.growth_support import (
     CITIES,

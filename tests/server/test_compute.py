@@ -12,7 +12,7 @@ import shapely
 import geo
 from config import load_settings
 from server import compute
-from server.errors import ApiError
+from server.infra.errors import ApiError
 
 
 def settings(**overrides):

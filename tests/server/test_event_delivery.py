@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server import socketio, timeline
-from server.models import Mob
+from server.infra.models import Mob
 from tests.factories import make_organizer, make_published_mob
 
 P = "/participant"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server import socketio
-from server.models import Mob, PublishNotice, PushSubscription
+from server.infra.models import Mob, PublishNotice, PushSubscription
 from tests.factories import auth, make_mob, make_organizer, make_published_mob
 from tests.growth_support import (
     CITIES,

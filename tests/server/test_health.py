@@ -16,8 +16,8 @@ import requests
 from flask import Flask
 
 from server import scheduler
-from server.db import make_engine
 from server.health import SCHEDULER_STARTED, health, mark_scheduler_started
+from server.infra.db import make_engine
 from tests.conftest import PG_ADMIN_URL, _postgis_database
 from tests.integration.conftest import ServerProcess, free_port
 

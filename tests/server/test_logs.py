@@ -1,4 +1,4 @@
-"""Structured logs (server/logs.py): JSON lines with request/event ids, and no personal data.
+"""Structured logs (server/infra/logs.py): JSON lines with request/event ids, and no personal data.
 
 The main test runs a whole mob through the app (sign-up, log-in, mob, nearby search, join,
 socket events, a deed, the organizer's view) with the log at DEBUG and SQL echo on, captures
@@ -18,7 +18,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from server import participants, socketio
-from server.logs import (
+from server.infra.logs import (
     REDACTED,
     ScrubFilter,
     TextFormatter,

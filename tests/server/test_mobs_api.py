@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
-from server.models import Mob
+from server.infra.models import Mob
 from tests.factories import PARK, auth, future, make_mob, make_organizer, make_published_mob
 
 

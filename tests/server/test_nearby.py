@@ -3,7 +3,7 @@
 from sqlalchemy import update
 
 import geo
-from server.models import Mob
+from server.infra.models import Mob
 from tests.factories import PARK, auth, make_mob, make_organizer, make_published_mob
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from server import socketio
-from server.models import Mob, Participant, Task
+from server.infra.models import Mob, Participant, Task
 from tests.factories import auth, make_organizer, make_published_mob
 
 NS = "/participant"

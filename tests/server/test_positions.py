@@ -16,8 +16,8 @@ from sqlalchemy.orm import sessionmaker
 
 import geo
 from server import participants, positions, socketio
-from server.app import db_session
-from server.models import Mob, Participant
+from server.infra.db import db_session
+from server.infra.models import Mob, Participant
 from tests.factories import PARK, make_organizer, make_published_mob
 
 NS = "/participant"

@@ -23,7 +23,7 @@ import socketio as sio_client
 from sqlalchemy import select
 
 from server import socketio
-from server.models import Participant
+from server.infra.models import Participant
 from tests.factories import PARK, auth, make_organizer, make_published_mob
 from tests.integration.conftest import ServerProcess
 from tests.server.test_timeline import shift_schedule, tick
@@ -392,7 +392,7 @@ def test_fresh_fake_joiners_cannot_make_a_lone_persons_cell_appear(app, client, 
 
     from sqlalchemy import update
 
-    from server.models import utcnow
+    from server.infra.models import utcnow
 
     base = app.config["SETTINGS"]
     app.config["SETTINGS"] = replace(base, density_trust_after_s=120)

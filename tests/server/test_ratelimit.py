@@ -19,8 +19,9 @@ import requests
 from sqlalchemy import event
 
 from config import ConfigError, load_settings, parse_rate
-from server import ratelimit, socketio
-from server.ratelimit import MemoryStore, Rate, RateLimiter
+from server import socketio
+from server.infra import ratelimit
+from server.infra.ratelimit import MemoryStore, Rate, RateLimiter
 from tests.conftest import unavailable
 from tests.factories import PARK, auth, future, make_organizer, make_published_mob
 
@@ -36,7 +37,7 @@ def limits(app, **overrides):
     settings = replace(before, rate_limit_enabled=True, **overrides)
     previous = app.extensions.get("goodmob.ratelimit")
     app.extensions["goodmob.ratelimit"] = RateLimiter(settings)
-    app.config["SETTINGS"] = settings  # PROXY_HOPS is the app's (server.security)
+    app.config["SETTINGS"] = settings  # PROXY_HOPS is the app's (server.infra.security)
     try:
         yield
     finally:

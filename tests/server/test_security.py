@@ -19,7 +19,8 @@ import websocket
 from flask import Flask
 
 from config import REPO_ROOT, load_settings
-from server import security, socketio
+from server import socketio
+from server.infra import security
 from tests.factories import make_organizer, make_published_mob
 from tests.integration.conftest import ServerProcess
 

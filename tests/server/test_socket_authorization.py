@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from server import auth as organizer_auth
 from server import participants, socketio
-from server.models import Deed, Mob, MobEvent
+from server.infra.models import Deed, Mob, MobEvent
 from tests.factories import auth, make_mob, make_organizer, make_published_mob
 
 P, LIVE, ORG = "/participant", "/live", "/organizer"

@@ -1,6 +1,6 @@
 """Counters: spectators and the organizer get each push (≤ 2/s); the mob's phones get them on
 their next location ack when they changed, and a phone that does not report gets them pushed
-to it alone, at most every STATS_PARTICIPANTS_INTERVAL_S (server/phonestats.py)."""
+to it alone, at most every STATS_PARTICIPANTS_INTERVAL_S (server/infra/phonestats.py)."""
 
 import time
 from dataclasses import replace
@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from server import create_app, phonestats, realtime, socketio
-from server.app import db_session
-from server.models import Mob
+from server import create_app, realtime, socketio
+from server.infra import phonestats
+from server.infra.db import db_session
+from server.infra.models import Mob
 from tests.factories import make_organizer, make_published_mob
 
 P, LIVE = "/participant", "/live"

@@ -11,7 +11,7 @@ from shapely.geometry import shape
 from sqlalchemy import text
 
 from server import socketio, summary
-from server.models import Base
+from server.infra.models import Base
 from tests.factories import PARK, auth, make_mob, make_organizer, make_published_mob
 from tests.growth_support import (
     GROWTH_TABLES,

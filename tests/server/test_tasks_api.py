@@ -3,7 +3,7 @@
 from shapely.geometry import Point, shape
 
 import geo
-from server.models import Task
+from server.infra.models import Task
 from tests.factories import PARK, auth, make_mob, make_organizer
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from server import scheduler, socketio, timeline
-from server.models import Mob, MobEvent, Participant
+from server.infra.models import Mob, MobEvent, Participant
 from tests.factories import auth, make_organizer, make_published_mob
 
 P, LIVE, ORG = "/participant", "/live", "/organizer"

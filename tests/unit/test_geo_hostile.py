@@ -21,7 +21,7 @@ from sqlalchemy import text as sql
 
 import geo
 from server import mobs as mob_ops
-from server.models import Mob
+from server.infra.models import Mob
 from tests.factories import auth, future, make_organizer
 
 HOSTILE = settings(

@@ -2,7 +2,7 @@
 
 import resource
 
-from server.limits import raise_open_file_limit
+from server.infra.limits import raise_open_file_limit
 
 
 def test_limit_raised_to_the_hard_limit_and_enough_for_a_small_count():

@@ -1,4 +1,5 @@
-"""Database engine and sessions: SQLite/SpatiaLite (embedded default) or PostgreSQL/PostGIS."""
+"""Database engine and sessions: SQLite/SpatiaLite (embedded default) or PostgreSQL/PostGIS,
+and ``db_session()``, the session of the current request or socket event."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from __future__ import annotations
 # so SpatiaLite's system GEOS would otherwise bind shapely's GEOS calls to the wrong library
 # version (seen as "WKB output dimension must be 2 or 3" when writing geometries).
 import shapely  # noqa: F401, I001
+from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 
-__all__ = ["make_engine", "make_session_factory", "SpatialiteMissing"]
+__all__ = ["make_engine", "make_session_factory", "db_session", "SpatialiteMissing"]
 
 
 class SpatialiteMissing(RuntimeError):
@@ -89,3 +91,11 @@ def make_engine(settings: Settings) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def db_session() -> Session:
+    """The request's SQLAlchemy session, opened on first use and closed at teardown (the app
+    factory closes it when the app context ends)."""
+    if "db" not in g:
+        g.db = current_app.extensions["goodmob.sessions"]()
+    return g.db

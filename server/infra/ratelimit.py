@@ -22,7 +22,7 @@ HTTP answers 429 with ``Retry-After`` and ``{"error": {"code": "rate_limited", "
 nothing but the request's address and the socket's session (the participant id stored at
 connect), so a flood from one phone costs no database work.
 
-Addresses: the client's address as ``server.security.behind_proxies`` gives it (the peer
+Addresses: the client's address as ``server.infra.security.behind_proxies`` gives it (the peer
 address, or with ``PROXY_HOPS=n`` the n-th address from the right of ``X-Forwarded-For``, the
 one the nearest trusted proxy saw: werkzeug's ProxyFix). IPv6 addresses count per /64.
 """
@@ -41,7 +41,7 @@ from functools import wraps
 from flask import Flask, current_app, jsonify, request
 
 from config import Settings, parse_rate
-from server.errors import error_body
+from server.infra.errors import error_body
 
 __all__ = [
     "Rate",
@@ -277,7 +277,7 @@ def client_address() -> str:
 
 def environ_address(environ: dict) -> str:
     """``client_address`` of a WSGI environ (a socket's keeps the one of its handshake)."""
-    from server.security import behind_proxies
+    from server.infra.security import behind_proxies
 
     hops = current_app.config["SETTINGS"].proxy_hops
     return address_of(behind_proxies(environ, hops).get("REMOTE_ADDR"))

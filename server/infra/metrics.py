@@ -236,7 +236,7 @@ class DatabaseCollector:
     def _families(self) -> list:
         from sqlalchemy.orm import Session
 
-        from server.models import LISTED_STATUSES, Deed, Mob, Participant, utcnow
+        from server.infra.models import LISTED_STATUSES, Deed, Mob, Participant, utcnow
 
         with Session(self.engine) as session:
             mobs = GaugeMetricFamily("goodmob_mobs", "Mobs by phase.", labels=["phase"])
@@ -327,7 +327,7 @@ def _loopback(address: str | None) -> bool:
 
 def check_scraper() -> None:
     """Refuse a scrape this client may not make (see the module docstring)."""
-    from server.errors import ApiError
+    from server.infra.errors import ApiError
 
     settings = current_app.config["SETTINGS"]
     secret = settings.metrics_token
