@@ -27,9 +27,9 @@ from sqlalchemy import create_engine, insert, select, text
 
 from bench.common import ROOT
 from config import load_settings
+from server.domain.participants import TOKEN_SALT
 from server.infra.db import make_engine
 from server.infra.models import Mob, Participant
-from server.participants import TOKEN_SALT
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-secret-" + "z" * 40

@@ -292,7 +292,7 @@ def markdown(results: list[dict], args) -> str:
         "claims a task (written at once, in its own transaction). In the other rows a fix "
         "that keeps its zone state and task is acknowledged from one read and written "
         "behind, all of a process's pending fixes in one transaction every 200 ms "
-        "(server/positions.py); one that changes either is written at once.",
+        "(server/domain/positions.py); one that changes either is written at once.",
     ]
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ Usage: .venv/bin/python -m bench.nearby [--mobs 10000] [--queries 300]
 Seeds published mobs with small square-ish zones (50–400 m across) spread uniformly over a
 region, then asks from random points in it, each answer timed end to end through the Flask
 test client (routing, the spatial query, serialization) and, separately, the database query
-alone (server.mobs.nearby_mobs).
+alone (server.domain.mobs.nearby_mobs).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, insert, text
 from bench.common import git_revision, machine, percentiles_ms, write_section
 from config import load_settings
 from server import create_app
+from server.domain.mobs import nearby_mobs
 from server.infra.models import Mob, Organizer
-from server.mobs import nearby_mobs
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # Region: about 150 km × 110 km around Berlin (a dense metropolitan case).
@@ -161,8 +161,8 @@ def main() -> int:
     lines += [
         "",
         "HTTP = the whole request through the Flask test client, including serializing every "
-        "found mob with its zone; query = `server.mobs.nearby_mobs` alone (bounding box on the "
-        "spatial index, geodesic distance and sort in the database).",
+        "found mob with its zone; query = `server.domain.mobs.nearby_mobs` alone (bounding box "
+        "on the spatial index, geodesic distance and sort in the database).",
     ]
     report = "\n".join(lines)
     print(report)

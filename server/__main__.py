@@ -44,13 +44,14 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import compute, create_app, rooms, scheduler, socketio, wire, wsfast
+    from server import create_app, rooms, socketio, wire, wsfast
+    from server.domain import compute, scheduler
     from server.health import mark_scheduler_started
     from server.infra import subscription
     from server.infra.limits import raise_open_file_limit
 
     app = create_app(settings)
-    # The geometry worker process (server.compute) starts now, before the port is open:
+    # The geometry worker process (server.domain.compute) starts now, before the port is open:
     # its first start imports geo in a fresh interpreter (a second or two), which must not
     # stall a serving process.
     compute.warm_up(settings)
@@ -148,14 +149,15 @@ def drain_and_close(app, server, timeout_s: float) -> None:
     close every phone's transport (they reconnect, landing on another process or on this one
     restarted), write buffered data, then close what is left. The phase scheduler needs no
     hand-over: every other process runs it and reads the schedule from the database."""
-    from server import realtime, socketio
+    from server import socketio
+    from server.realtime.namespaces import in_flight
 
     deadline = time.monotonic() + timeout_s
     server.close()  # the listening socket: new connections go to the other processes
     phones = len(socketio.server.eio.sockets)
-    while realtime.in_flight() and time.monotonic() < deadline - 1:
+    while in_flight() and time.monotonic() < deadline - 1:
         socketio.sleep(0.02)
-    unfinished = realtime.in_flight()
+    unfinished = in_flight()
     # Drop each transport without a goodbye packet: clients take it as a lost connection
     # and reconnect on their own (a Socket.IO "disconnect" would tell them not to).
     for sock in list(socketio.server.eio.sockets.values()):
@@ -172,7 +174,7 @@ def drain_and_close(app, server, timeout_s: float) -> None:
 
 def _flush_buffers() -> str:
     try:
-        from server import positions
+        from server.domain import positions
     except ImportError:
         return "no buffers"
     flush = getattr(positions, "flush_all", None) or getattr(positions, "flush", None)

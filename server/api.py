@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from server import auth, campaigns, follows, mobs, participants, timeline
+from server.domain import (
+    accounts,
+    campaigns,
+    controls,
+    follows,
+    mobs,
+    participants,
+    ports,
+    timeline,
+)
+from server.domain.views import iso as _iso
+from server.domain.views import mob_json, tasks_built
+from server.http import auth
 from server.infra import ratelimit
 from server.infra.db import db_session
 from server.infra.errors import ApiError
-from server.infra.models import COUNTED_DEED_STATUSES, Deed, Mob, Task
+from server.infra.models import Deed, Mob, Task
 from server.openapi import openapi_document
-from server.realtime import notify_deed_reviewed, notify_task_assigned, push_stats, push_tasks
 from server.validate import (
     get_bool,
     get_int,
@@ -37,40 +46,6 @@ _KIND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 def _settings():
     return current_app.config["SETTINGS"]
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def mob_json(mob: Mob, task_count: int | None = None, distance_m: float | None = None) -> dict:
-    data = {
-        "id": mob.id,
-        "title": mob.title,
-        "description": mob.description,
-        "action": mob.action,
-        "status": mob.status,
-        "zone": mobs.zone_geojson(mob),
-        "gather_at": _iso(mob.gather_at),
-        "countdown_at": _iso(mob.countdown_at),
-        "go_at": _iso(mob.go_at),
-        "end_at": _iso(mob.end_at),
-        "duration_s": mob.duration_s,
-        "rehearsal": mob.rehearsal,
-        "timeline": timeline.timeline_json(mob),
-        "organizer": {"name": mob.organizer.name},
-        "url": f"/m/{mob.id}",
-        "created_at": _iso(mob.created_at),
-        "updated_at": _iso(mob.updated_at),
-        "published_at": _iso(mob.published_at),
-    }
-    if task_count is not None:
-        data["task_count"] = task_count
-    if distance_m is not None:
-        data["distance_m"] = round(distance_m, 1)
-    return data
 
 
 def _task_count(session, mob: Mob) -> int:
@@ -113,7 +88,7 @@ def openapi():
 def _session_body(session, organizer) -> dict:
     return {
         "organizer": {"id": organizer.id, "email": organizer.email, "name": organizer.name},
-        "token": auth.issue_token(session, organizer),
+        "token": accounts.issue_token(session, organizer),
         "token_type": "Bearer",
         "expires_in_s": _settings().organizer_token_max_age_s,
     }
@@ -138,7 +113,7 @@ def create_organizer():
         )
     name = get_str(data, "name", max_len=80)
     session = db_session()
-    organizer = auth.sign_up(session, email, password, name)
+    organizer = accounts.sign_up(session, email, password, name)
     body = _session_body(session, organizer)
     session.commit()
     return jsonify(body), 201
@@ -158,7 +133,7 @@ def create_session():
     if refused is not None:
         return refused
     session = db_session()
-    organizer = auth.log_in(session, email, password)
+    organizer = accounts.log_in(session, email, password)
     body = _session_body(session, organizer)
     session.commit()
     return jsonify(body), 201
@@ -169,7 +144,7 @@ def create_session():
 def delete_current_session():
     """Log out: this token is refused from now on, on every process; other sessions go on."""
     session = db_session()
-    auth.log_out(session, g.organizer_token)
+    accounts.log_out(session, g.organizer_token)
     session.commit()
     return "", 204
 
@@ -179,7 +154,7 @@ def delete_current_session():
 def delete_all_sessions():
     """Log out everywhere: every token of this organizer, this one included, is refused."""
     session = db_session()
-    auth.log_out_everywhere(session, g.organizer)
+    accounts.log_out_everywhere(session, g.organizer)
     session.commit()
     return "", 204
 
@@ -318,26 +293,9 @@ def publish_mob(mob_id: str):
 def cancel_mob(mob_id: str):
     session = db_session()
     mob = _owned_mob(session, mob_id)
-    timeline.cancel(session, mob, _settings())
+    controls.cancel(session, mob, _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
-
-
-def postpone_target(data: dict, mob: Mob) -> datetime:
-    """The new GO of a postpone request: ``go_at`` (ISO 8601) or ``by_s`` seconds later."""
-    reject_unknown(data, {"mob", "go_at", "by_s"})
-    if ("go_at" in data) == ("by_s" in data):
-        raise ApiError(
-            400, "field_missing", "Send exactly one of go_at or by_s.", {"field": "go_at"}
-        )
-    if "by_s" in data:
-        return mob.go_at + timedelta(seconds=get_int(data, "by_s", lo=1, hi=7 * 24 * 3600))
-    return get_time(data, "go_at")
-
-
-def announcement_text(data: dict) -> str:
-    reject_unknown(data, {"mob", "text"})
-    return get_str(data, "text", max_len=_settings().announcement_max_chars)
 
 
 @api.post("/mobs/<mob_id>/start-now")
@@ -348,8 +306,7 @@ def start_now(mob_id: str):
     lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
     session = db_session()
     mob = _owned_mob(session, mob_id)
-    campaigns.guard_schedule_change(session, mob)
-    timeline.start_now(session, mob, lead_s, _settings())
+    controls.start_now(session, mob, lead_s, _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
 
@@ -360,8 +317,7 @@ def postpone(mob_id: str):
     data = json_body(request)
     session = db_session()
     mob = _owned_mob(session, mob_id)
-    campaigns.guard_schedule_change(session, mob)
-    timeline.postpone(session, mob, postpone_target(data, mob), _settings())
+    controls.postpone(session, mob, data, _settings())
     session.commit()
     return jsonify(mob_json(mob, _task_count(session, mob)))
 
@@ -370,10 +326,10 @@ def postpone(mob_id: str):
 @auth.require_organizer
 def announce(mob_id: str):
     data = json_body(request)
-    text = announcement_text(data)
+    text = controls.announcement_text(data, _settings())
     session = db_session()
     mob = _owned_mob(session, mob_id)
-    event = timeline.announce(session, mob, text, _settings())
+    event = controls.announce(session, mob, text, _settings())
     session.commit()
     return jsonify(event), 201
 
@@ -401,83 +357,11 @@ def _feature_collection(tasks, deeds_done: dict[int, int] | None = None) -> dict
     return {"type": "FeatureCollection", "features": features}
 
 
-@dataclass(frozen=True)
-class _BuiltTasks:
-    """A mob's tasks collection as this process built it, for one (tasks version, counted
-    deeds): the dict (snapshots, pushes) and its JSON (REST)."""
-
-    key: tuple[int, int]
-    collection: dict
-    body: bytes
-
-
-# mob id → its collection. The same for every audience: no task feature carries anything
-# that varies by who asks (no holder count, issue 15 §1).
-_built_tasks: dict[str, _BuiltTasks] = {}
-_BUILT_TASKS_MAX = 256
-
-
-def _counted_deeds(session, mob: Mob) -> int:
-    return session.scalar(
-        select(func.count()).where(Deed.mob_pk == mob.pk, Deed.status.in_(COUNTED_DEED_STATUSES))
-    )
-
-
-def _tasks_built(session, mob: Mob) -> _BuiltTasks:
-    """The mob's collection, built once per (``mobs.tasks_version``, counted deeds): every
-    task edit bumps the version and counted deeds only ever grow, so the key changes with
-    every change of the collection and a reader never gets a stale one (issue 15 §6)."""
-    key = (mob.tasks_version, _counted_deeds(session, mob))
-    cached = _built_tasks.get(mob.id)
-    if cached is not None and cached.key == key:
-        return cached
-    collection = _build_tasks(session, mob)
-    body = json.dumps(collection, separators=(",", ":")).encode()
-    if len(_built_tasks) >= _BUILT_TASKS_MAX:
-        _built_tasks.clear()
-    _built_tasks[mob.id] = built = _BuiltTasks(key, collection, body)
-    return built
-
-
-def tasks_feature_collection(session, mob: Mob) -> dict:
-    """The mob's tasks as GeoJSON with per-task deed counters (no participant in it), from
-    this process's cache (``_tasks_built``). Callers must not change it."""
-    return _tasks_built(session, mob).collection
-
-
-def _build_tasks(session, mob: Mob) -> dict:
-    """Read as plain rows (coordinates by ST_X/ST_Y in the database), not as ORM objects with
-    their geometry parsed in Python: a mob has up to TASKS_MAX_PER_MOB tasks."""
-    rows = session.execute(
-        select(
-            Task.id,
-            Task.kind,
-            Task.label,
-            Task.prompt,
-            Task.capacity,
-            Task.status,
-            func.ST_X(Task.point),
-            func.ST_Y(Task.point),
-        )
-        .where(Task.mob_pk == mob.pk)
-        .order_by(Task.id)
-    ).all()
-    done = dict(
-        session.execute(
-            select(Deed.task_id, func.count())
-            .where(Deed.mob_pk == mob.pk, Deed.status.in_(COUNTED_DEED_STATUSES))
-            .group_by(Deed.task_id)
-        ).all()
-    )
-    features = [mobs.task_feature_of(*row, deeds_done=done.get(row[0], 0)) for row in rows]
-    return {"type": "FeatureCollection", "features": features}
-
-
 @api.get("/mobs/<mob_id>/tasks")
 def list_tasks(mob_id: str):
     session = db_session()
     mob = mobs.get_mob(session, mob_id, auth.optional_organizer(session))
-    return current_app.response_class(_tasks_built(session, mob).body, mimetype="application/json")
+    return current_app.response_class(tasks_built(session, mob).body, mimetype="application/json")
 
 
 @api.post("/mobs/<mob_id>/tasks/generate")
@@ -540,7 +424,7 @@ def add_task(mob_id: str):
 def _tasks_changed(mob: Mob) -> None:
     """Spectators and the organizer's other screens see an edited task set (not drafts)."""
     if mob.status != "draft":
-        push_tasks(mob)
+        ports.notifier().tasks_changed(mob)
 
 
 _TASK_UPDATE_FIELDS = {"lat", "lon", "kind", "label", "prompt", "capacity", "status"}
@@ -579,7 +463,7 @@ def update_task(mob_id: str, task_id: int):
     task, displaced = mobs.update_task(session, mob, task_id, changes)
     moved = participants.rematch(session, mob, displaced)
     session.commit()
-    notify_task_assigned(session, moved)
+    ports.notifier().tasks_assigned(session, moved)
     _tasks_changed(mob)
     return jsonify(mobs.task_feature(task))
 
@@ -594,7 +478,7 @@ def delete_task(mob_id: str, task_id: int):
     session.flush()
     moved = participants.rematch(session, mob, holders)
     session.commit()
-    notify_task_assigned(session, moved)
+    ports.notifier().tasks_assigned(session, moved)
     _tasks_changed(mob)
     return "", 204
 
@@ -673,7 +557,8 @@ def review_deed(mob_id: str, deed_id: int):
     verdict = get_str(data, "verdict", max_len=10)
     deed = participants.review_deed(session, mob, deed_id, verdict, datetime.now(UTC))
     session.commit()
-    notify_deed_reviewed(mob, deed)  # the deed's owner sees the verdict on their phone
-    push_stats(mob)  # the counters (and pledge totals) moved: live pages update
-    push_tasks(mob)  # an approved deed counts for its task
+    notifier = ports.notifier()
+    notifier.deed_reviewed(mob, deed)  # the deed's owner sees the verdict on their phone
+    notifier.stats_changed(mob)  # the counters (and pledge totals) moved: live pages update
+    notifier.tasks_changed(mob)  # an approved deed counts for its task
     return jsonify(_deed_json(deed))

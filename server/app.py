@@ -1,16 +1,31 @@
-"""The Flask application factory and the per-request database session."""
+"""The Flask application factory: it only wires the layers together (blueprints, namespaces,
+the domain's notifier and host, error handlers, security and rate limits)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Flask, g
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
+from server import wsfast
+from server.api import api
+from server.domain import ports, timeline
 from server.extensions import socketio
+from server.growth import growth
+from server.health import health
+from server.http.errors import register_error_handlers
+from server.http.metrics import metrics
+from server.infra import ratelimit, security
 from server.infra.db import make_engine, make_session_factory
+from server.infra.logs import install_request_ids
+from server.infra.migrate import upgrade
+from server.pages import pages
+from server.realtime import follow
+from server.realtime.namespaces import SocketHost, SocketNotifier, register_namespaces
 
 __all__ = ["create_app"]
 
@@ -72,8 +87,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     if settings is None:
         settings = load_settings(**overrides)
     elif overrides:
-        from dataclasses import replace
-
         settings = replace(settings, **overrides)
 
     app = _App(__name__, static_folder=None)
@@ -89,8 +102,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     engine = make_engine(settings)
     if settings.auto_migrate:
-        from server.infra.migrate import upgrade
-
         upgrade(engine)
     app.extensions["goodmob.engine"] = engine
     app.extensions["goodmob.sessions"] = make_session_factory(engine)
@@ -104,17 +115,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.url_map.converters["int"] = _RowId
     app.url_map.converters["notapi"] = _NotApi
 
-    from server import follows, timeline, wsfast
-    from server.api import api
-    from server.growth import growth
-    from server.health import health
-    from server.http.errors import register_error_handlers
-    from server.infra import ratelimit, security
-    from server.infra.logs import install_request_ids
-    from server.infra.metrics import metrics
-    from server.pages import pages
-    from server.realtime import emit_mob_event, register_namespaces
-
     register_error_handlers(app)
     install_request_ids(app)
     security.install(app)
@@ -125,9 +125,12 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_blueprint(growth)
     app.register_blueprint(pages)  # last: its catch-all serves the app's static files
 
-    timeline.install(app.extensions["goodmob.sessions"], emit_mob_event)
+    # The domain tells clients through Socket.IO and runs its background work as the server's
+    # tasks (greenlets under gevent).
+    ports.install(SocketNotifier(), SocketHost())
+    timeline.install(app.extensions["goodmob.sessions"])  # numbered events, after each commit
     register_namespaces()
-    follows.register(socketio)
+    follow.register(socketio)
     socketio.init_app(
         app,
         async_mode=_async_mode(),

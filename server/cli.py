@@ -142,7 +142,7 @@ def _read_password(given: str | None) -> str:
 
 
 def create_organizer(session, settings: Settings, args) -> int:
-    from server.auth import sign_up
+    from server.domain.accounts import sign_up
     from server.infra.errors import ApiError
 
     name = args.name.strip()
@@ -241,8 +241,8 @@ def _ended(now: datetime, settings: Settings):
 def purge(session, settings: Settings, args) -> int:
     """Positions of mobs that ended or were cancelled, and any fix older than a participant
     token can live (the phone can no longer report, so the fix is of no use)."""
+    from server.domain.scheduler import purge_ended
     from server.infra.models import Mob, Participant, utcnow
-    from server.scheduler import purge_ended
 
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.participant_token_max_age_s)
@@ -291,8 +291,8 @@ def _iso(value: datetime | None) -> str:
 def export(session, settings: Settings, args) -> int:
     """``DIR/<mob>.geojson``: the zone and the tasks with their deed counts;
     ``DIR/<mob>-deeds.csv``: one row per deed, without any position."""
-    from server import mobs, participants
-    from server.api import tasks_feature_collection
+    from server.domain import mobs, participants
+    from server.domain.views import tasks_feature_collection
     from server.infra.models import Deed, Mob, Task
 
     mob = session.scalar(select(Mob).where(Mob.id == args.mob_id))

@@ -13,7 +13,9 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
-from server import auth, campaigns, cascade, follows, mobs, pledges, summary
+from server.domain import campaigns, cascade, follows, mobs, pledges, summary
+from server.domain.views import mob_json
+from server.http import auth
 from server.infra.db import db_session
 from server.infra.errors import ApiError
 from server.infra.models import Campaign, Mob
@@ -462,8 +464,6 @@ def copy_mob(mob_id: str):
         ),
     )
     session.commit()
-    from server.api import mob_json
-
     body = mob_json(mob, len(mob.tasks))
     body["go_local"] = campaigns.local_time_json(mob.go_at, campaigns.time_zone_of(session, mob))
     return jsonify(body), 201

@@ -21,7 +21,9 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from config import Settings
+from server.domain import scheduler
 from server.infra import subscription
+from server.infra.migrate import current_revision, head_revision
 
 __all__ = ["health", "run_checks", "mark_scheduler_started", "SCHEDULER_STARTED"]
 
@@ -82,8 +84,6 @@ def _database(engine) -> Callable[[], str]:
 
 def _migrations(engine) -> Callable[[], str]:
     def check() -> str:
-        from server.infra.migrate import current_revision, head_revision
-
         if not _head:
             _head.append(head_revision())
         current = current_revision(engine)
@@ -107,8 +107,6 @@ def _redis(client) -> Callable[[], str]:
 
 def _scheduler(started: float | None, settings: Settings) -> Callable[[], str]:
     def check() -> str:
-        from server import scheduler
-
         last = scheduler.last_tick_monotonic
         since = time.monotonic() - (last if last is not None and last >= started else started)
         if since > settings.readyz_scheduler_stale_s:

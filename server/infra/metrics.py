@@ -1,8 +1,9 @@
 """Prometheus metrics: sockets, events, ack latency, scheduler lag, database pool, deeds.
 
-Served at ``GET /metrics`` by the ``metrics`` blueprint. Handlers call the small functions
-below (``event_received``, ``observe_ack`` …); the deed, mob and participant counts are read
-from the database when the endpoint is scraped, so they are right whichever process answers.
+Served at ``GET /metrics`` by the ``metrics`` blueprint (``server.http.metrics``). Handlers
+call the small functions below (``event_received``, ``observe_ack`` …); the deed, mob and
+participant counts are read from the database when the endpoint is scraped, so they are right
+whichever process answers.
 
 Several processes (``python -m server --workers N``) share one port, so a scrape reaches any
 one of them. With ``PROMETHEUS_MULTIPROC_DIR`` set (to an empty directory, before the process
@@ -19,29 +20,25 @@ unknown address); in development and tests, clients on the loopback address only
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import re
 import time
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
-    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from server.infra.models import LISTED_STATUSES, Deed, Mob, Participant, utcnow
 
 __all__ = [
-    "metrics",
     "event_received",
     "event_emitted",
     "frames_sent",
@@ -53,7 +50,6 @@ __all__ = [
     "watch_pool",
     "registry_for_scrape",
     "mob_label",
-    "check_scraper",
 ]
 
 log = logging.getLogger("goodmob.metrics")
@@ -234,10 +230,6 @@ class DatabaseCollector:
         yield from families
 
     def _families(self) -> list:
-        from sqlalchemy.orm import Session
-
-        from server.infra.models import LISTED_STATUSES, Deed, Mob, Participant, utcnow
-
         with Session(self.engine) as session:
             mobs = GaugeMetricFamily("goodmob_mobs", "Mobs by phase.", labels=["phase"])
             for phase, n in session.execute(select(Mob.status, func.count()).group_by(Mob.status)):
@@ -284,86 +276,12 @@ class DatabaseCollector:
         return [mobs, deeds, mob_deeds, joined]
 
 
-def _multiproc_dir() -> str:
-    try:
-        return current_app.config["SETTINGS"].prometheus_multiproc_dir
-    except (KeyError, RuntimeError):
-        return ""
-
-
 def registry_for_scrape(multiproc_dir: str = "") -> CollectorRegistry:
     """The process's registry, or in multiprocess mode one that sums every process's files."""
     if not multiproc_dir:
         return REGISTRY
-    from prometheus_client import multiprocess
+    from prometheus_client import multiprocess  # only in multiprocess mode
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
     return registry
-
-
-metrics = Blueprint("metrics", __name__)
-
-
-@metrics.record_once
-def _on_register(state) -> None:
-    engine = state.app.extensions.get("goodmob.engine")
-    if engine is not None:
-        watch_pool(engine)
-    directory = state.app.config["SETTINGS"].prometheus_multiproc_dir
-    if directory and values.ValueClass is values.MutexValue:
-        log.warning(
-            "PROMETHEUS_MULTIPROC_DIR must be in the environment before the process starts; "
-            "this process's own metrics are missing from /metrics"
-        )
-
-
-def _loopback(address: str | None) -> bool:
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False
-
-
-def check_scraper() -> None:
-    """Refuse a scrape this client may not make (see the module docstring)."""
-    from server.infra.errors import ApiError
-
-    settings = current_app.config["SETTINGS"]
-    secret = settings.metrics_token
-    if secret:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), secret.encode()
-        ):
-            return
-        code = "token_invalid" if header else "auth_required"
-        raise ApiError(401, code, "Send 'Authorization: Bearer <METRICS_TOKEN>' to scrape.")
-    if settings.env == "production" or not _loopback(request.remote_addr):
-        raise ApiError(404, "not_found", "There is nothing at this address.")
-
-
-@metrics.get("/metrics")
-def scrape():
-    check_scraper()
-    body = generate_latest(registry_for_scrape(_multiproc_dir()))
-    database = CollectorRegistry(auto_describe=False)
-    database.register(DatabaseCollector(current_app.extensions["goodmob.engine"]))
-    body += generate_latest(database)
-    return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
-
-
-@metrics.before_app_request
-def _http_started():
-    g.metrics_started = time.perf_counter()
-
-
-@metrics.after_app_request
-def _http_done(response):
-    started = g.pop("metrics_started", None)
-    if started is not None:
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
-    return response

@@ -42,6 +42,7 @@ from flask import Flask, current_app, jsonify, request
 
 from config import Settings, parse_rate
 from server.infra.errors import error_body
+from server.infra.security import behind_proxies
 
 __all__ = [
     "Rate",
@@ -277,8 +278,6 @@ def client_address() -> str:
 
 def environ_address(environ: dict) -> str:
     """``client_address`` of a WSGI environ (a socket's keeps the one of its handshake)."""
-    from server.infra.security import behind_proxies
-
     hops = current_app.config["SETTINGS"].proxy_hops
     return address_of(behind_proxies(environ, hops).get("REMOTE_ADDR"))
 

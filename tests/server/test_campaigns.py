@@ -3,7 +3,7 @@
 import pytest
 from shapely.geometry import Point, shape
 
-from server import campaigns
+from server.domain import campaigns
 from server.infra.errors import ApiError
 from tests.factories import auth, make_mob, make_organizer
 from tests.growth_support import (

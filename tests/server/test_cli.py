@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select, update
 
 from config import Settings
-from server import cli, participants
+from server import cli
+from server.domain import participants
 from server.infra.models import Mob, Participant, Task, utcnow
 from tests.factories import make_organizer, make_published_mob
 from tests.integration.conftest import ROOT, free_port

@@ -1,4 +1,4 @@
-"""server.compute: heavy calls run in a worker process, with a cap on pending calls and a
+"""server.domain.compute: heavy calls run in a worker process, with a cap on pending calls and a
 timeout that kills a runaway worker (issue 15, finding 3)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import shapely
 
 import geo
 from config import load_settings
-from server import compute
+from server.domain import compute
 from server.infra.errors import ApiError
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from server import socketio, timeline
+from server import socketio
+from server.domain import timeline
 from server.infra.models import Mob
 from tests.factories import make_organizer, make_published_mob
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 from flask import Flask
 
-from server import scheduler
+from server.domain import scheduler
 from server.health import SCHEDULER_STARTED, health, mark_scheduler_started
 from server.infra.db import make_engine
 from tests.conftest import PG_ADMIN_URL, _postgis_database

@@ -17,7 +17,8 @@ from dataclasses import replace
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from server import participants, socketio
+from server import socketio
+from server.domain import participants
 from server.infra.logs import (
     REDACTED,
     ScrubFilter,

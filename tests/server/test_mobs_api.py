@@ -1,4 +1,5 @@
-"""Creating, reading, changing, publishing and cancelling mobs (server/api.py, server/mobs.py)."""
+"""Creating, reading, changing, publishing and cancelling mobs (server/api.py,
+server/domain/mobs.py)."""
 
 import copy
 import json

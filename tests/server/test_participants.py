@@ -272,7 +272,7 @@ def test_a_report_survives_its_kept_connection_dying(app, client, db, mob):
     on a fresh one, not answered with an error."""
     from sqlalchemy import text
 
-    from server import participants
+    from server.domain import participants
 
     engine = app.extensions["goodmob.engine"]
     sc = connect(app, join(client, mob["id"])["token"])

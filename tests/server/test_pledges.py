@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from server import pledges
+from server.domain import pledges
 from tests.factories import auth, make_mob, make_organizer, make_published_mob
 from tests.growth_support import add_deed, approve, clean_growth, join, set_status
 

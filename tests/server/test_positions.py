@@ -1,4 +1,4 @@
-"""The write-behind buffer of walking fixes (server/positions.py), on both databases.
+"""The write-behind buffer of walking fixes (server/domain/positions.py), on both databases.
 
 Each test gets its own buffer with no flush loop running (``buf``), so it decides when a
 flush happens; the real flush loop is exercised by the integration tests.
@@ -15,7 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 import geo
-from server import participants, positions, socketio
+from server import socketio
+from server.domain import participants, positions
 from server.infra.db import db_session
 from server.infra.models import Mob, Participant
 from tests.factories import PARK, make_organizer, make_published_mob

@@ -17,8 +17,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from socketio import packet
 from sqlalchemy import func, select
 
-from server import auth as organizer_auth
-from server import participants, socketio
+from server import socketio
+from server.domain import accounts as organizer_auth
+from server.domain import participants
 from server.infra.models import Deed, Mob, MobEvent
 from tests.factories import auth, make_mob, make_organizer, make_published_mob
 

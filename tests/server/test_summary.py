@@ -10,7 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from shapely.geometry import shape
 from sqlalchemy import text
 
-from server import socketio, summary
+from server import socketio
+from server.domain import summary
 from server.infra.models import Base
 from tests.factories import PARK, auth, make_mob, make_organizer, make_published_mob
 from tests.growth_support import (

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from server import scheduler, socketio, timeline
+from server import socketio
+from server.domain import scheduler, timeline
 from server.infra.models import Mob, MobEvent, Participant
 from tests.factories import auth, make_organizer, make_published_mob
 

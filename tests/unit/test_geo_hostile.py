@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
 import geo
-from server import mobs as mob_ops
+from server.domain import mobs as mob_ops
 from server.infra.models import Mob
 from tests.factories import auth, future, make_organizer
 

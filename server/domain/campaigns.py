@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import Settings
-from server import mobs, participants, timeline
-from server.cascade import growth_row
+from server.domain import mobs, participants, tally, timeline
+from server.domain.cascade import growth_row
 from server.infra.errors import ApiError
 from server.infra.models import (
     CLOSED_STATUSES,
@@ -40,6 +40,7 @@ from server.infra.models import (
     Mob,
     MobGrowth,
     Organizer,
+    Pledge,
     Task,
     utcnow,
 )
@@ -499,9 +500,6 @@ def campaign_json(session: Session, campaign: Campaign, viewer: Organizer | None
 
 
 def _campaign_pledges(session: Session, campaign: Campaign) -> dict:
-    from server.infra.models import Pledge
-    from server.pledges import campaign_deeds, totals_by_currency
-
-    deeds = campaign_deeds(session, campaign)
+    deeds = tally.campaign_deeds(session, campaign)
     pledges = list(session.scalars(select(Pledge).where(Pledge.campaign_pk == campaign.pk)))
-    return {"deeds_counted": deeds, "totals": totals_by_currency(pledges, deeds)}
+    return {"deeds_counted": deeds, "totals": tally.totals_by_currency(pledges, deeds)}

@@ -26,7 +26,7 @@ from shapely.geometry.polygon import orient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import campaigns, cascade, pledges, timeline
+from server.domain import campaigns, cascade, pledges, timeline
 from server.infra.models import COUNTED_DEED_STATUSES, Deed, Mob, Participant, Sponsor, Task
 
 __all__ = [

@@ -7,8 +7,9 @@ of their mobs) and places (a circle of ``radius_m`` around a lon/lat point).
 When a mob is published, :func:`on_published` (called after the publish commit) claims the mob's
 notice once in the database, whichever process gets there first, then:
 
-* tells the followers connected on the Socket.IO namespace ``/follow`` at once (event
-  ``mob_published`` to the room ``follower:<id>``; through Redis when several processes run);
+* tells the followers connected on the Socket.IO namespace ``/follow`` at once, through the
+  notifier (``server.realtime.follow``: event ``mob_published`` to the room ``follower:<id>``;
+  through Redis when several processes run);
 * sends a Web Push to the followers with a subscription, in a background task: a real HTTP
   request to the push service named by the subscription, signed with VAPID (RFC 8292) and
   encrypted (RFC 8291, ``aes128gcm``) by pywebpush.
@@ -38,8 +39,6 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import current_app
-from flask_socketio import ConnectionRefusedError, Namespace, join_room
 from geoalchemy2.shape import to_shape
 from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
@@ -49,6 +48,8 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import REPO_ROOT, Settings
+from server.domain import mobs, ports, timeline
+from server.domain.fields import get_number, get_str, reject_unknown
 from server.infra.errors import ApiError
 from server.infra.models import (
     CLOSED_STATUSES,
@@ -59,12 +60,9 @@ from server.infra.models import (
     PushSubscription,
     utcnow,
 )
-from server.validate import get_number, get_str, reject_unknown
 
 __all__ = [
     "NAMESPACE",
-    "FollowNamespace",
-    "register",
     "issue_secret_token",
     "check_secret_token",
     "create_follower",
@@ -187,8 +185,6 @@ def add_follow(
     """Follow an organizer (``{type: organizer, mob}``: the organizer of that mob) or a place
     (``{type: place, lat, lon, radius_m, label?}``). Returns ``(follow, created)``; following
     the same organizer or place again returns the existing follow."""
-    from server import mobs
-
     kind = get_str(data, "type", max_len=12)
     if kind == "organizer":
         reject_unknown(data, {"type", "mob", "label"})
@@ -450,8 +446,6 @@ def matching_followers(session: Session, mob: Mob, settings: Settings) -> dict[i
 
 def push_payload(mob: Mob) -> dict:
     """What a follower is told about a published mob (no one's position; public facts)."""
-    from server import timeline
-
     centroid = to_shape(mob.zone).representative_point()
     return {
         "mob": {
@@ -488,7 +482,7 @@ def on_published(session: Session, mob: Mob) -> int:
 
 
 def _notify(session: Session, mob: Mob) -> int:
-    settings = current_app.config["SETTINGS"]
+    settings = ports.host().app().config["SETTINGS"]
     try:
         with session.begin_nested():
             session.add(PublishNotice(mob_pk=mob.pk, followers=0, notified_at=utcnow()))
@@ -514,39 +508,23 @@ def _notify(session: Session, mob: Mob) -> int:
         ]
     session.commit()
     payload = push_payload(mob)
-    _tell_connected(matches, payload)
+    ports.notifier().mob_published(matches, payload)  # followers with an open app
     if subscriptions:
         _start_pushes(subscriptions, matches, payload, mob.go_at, settings)
     log.info("mob %s published: %d followers told", mob.id, len(matches))
     return len(matches)
 
 
-def _tell_connected(matches: dict[int, list[str]], payload: dict) -> None:
-    from server.extensions import socketio
-
-    for follower_id, reasons in matches.items():
-        socketio.emit(
-            "mob_published",
-            {**payload, "reasons": reasons},
-            to=f"follower:{follower_id}",
-            namespace=NAMESPACE,
-        )
-
-
 def _start_pushes(subscriptions, matches, payload, go_at: datetime, settings: Settings) -> None:
-    from server.extensions import socketio
-
     try:
         key = vapid_key(settings)
     except ApiError as exc:
         log.warning("Web Push skipped: %s", exc.message)
         return
     ttl_s = int(min(PUSH_TTL_MAX_S, max(60, (go_at - utcnow()).total_seconds())))
-    sessions = current_app.extensions["goodmob.sessions"]
+    sessions = ports.host().app().extensions["goodmob.sessions"]
     subject = _vapid_subject(settings)
-    socketio.start_background_task(
-        _push_all, sessions, subscriptions, matches, payload, key, subject, ttl_s
-    )
+    ports.host().spawn(_push_all, sessions, subscriptions, matches, payload, key, subject, ttl_s)
 
 
 def _notification(payload: dict, reasons: list[str]) -> str:
@@ -566,7 +544,7 @@ def _notification(payload: dict, reasons: list[str]) -> str:
 
 def send_push(subscription: dict, data: str, key: Vapid, subject: str, ttl_s: int):
     """One Web Push request (encrypted, VAPID-signed); returns the HTTP response."""
-    from pywebpush import webpush
+    from pywebpush import webpush  # heavy (requests, http_ece): loaded when a push is sent
 
     return webpush(
         subscription_info={"endpoint": subscription["endpoint"], "keys": subscription["keys"]},
@@ -581,7 +559,7 @@ def send_push(subscription: dict, data: str, key: Vapid, subject: str, ttl_s: in
 
 def _push_all(sessions, subscriptions, matches, payload, key, subject, ttl_s) -> None:
     """Send every push; forget subscriptions the push service says are gone (404/410)."""
-    from pywebpush import WebPushException
+    from pywebpush import WebPushException  # heavy: loaded when a push is sent
 
     gone, failed = [], []
     for sub in subscriptions:
@@ -609,45 +587,3 @@ def _push_all(sessions, subscriptions, matches, payload, key, subject, ttl_s) ->
         session.commit()
     finally:
         session.close()
-
-
-# --- Socket.IO ----------------------------------------------------------------------------------
-
-
-class FollowNamespace(Namespace):
-    """``/follow``: a follower's open app; auth ``{follower_token}``. Out: ``mob_published``
-    ``{mob: {id, title, organizer, go_at_ms, url, lat, lon}, reasons}``."""
-
-    def on_connect(self, auth=None):
-        from flask import session as socket_session
-
-        from server.infra.db import db_session
-
-        token = auth.get("follower_token") if isinstance(auth, dict) else None
-        try:
-            follower = follower_from_token(db_session(), token)
-        except ApiError as exc:
-            raise ConnectionRefusedError(
-                exc.message, {"code": exc.code, "message": exc.message}
-            ) from None
-        socket_session["follower_id"] = follower.id
-        join_room(f"follower:{follower.id}")
-
-    def on_follows(self, data=None):
-        """Ack: the follower with its follows (as GET /api/followers/me)."""
-        from flask import session as socket_session
-
-        from server.infra.db import db_session
-
-        session = db_session()
-        follower = session.get(Follower, socket_session.get("follower_id"))
-        if follower is None:
-            return {"error": {"code": "follower_gone", "message": "This follower was deleted."}}
-        return follower_json(session, follower)
-
-
-def register(socketio) -> None:
-    """Attach ``/follow`` to the module-level SocketIO once; call before ``socketio.init_app``
-    (like ``realtime.register_namespaces``)."""
-    if NAMESPACE not in {h.namespace for h in socketio.namespace_handlers}:
-        socketio.on_namespace(FollowNamespace(NAMESPACE))

@@ -34,10 +34,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Flask, current_app
 from sqlalchemy import Float, Integer, column, exists, or_, update, values
 from sqlalchemy.orm import Session
 
+from server.domain import ports
 from server.infra.models import Mob, Participant, UTCDateTime
 
 __all__ = [
@@ -229,17 +229,15 @@ class PositionBuffer:
 
     def run(self, stop=lambda: False) -> None:
         """The flush loop (a background task): flush, sleep, until ``stop()``."""
-        from server.extensions import socketio
-
         self._running = True
         while not stop():
             started = time.monotonic()
             with contextlib.suppress(Exception):  # logged by flush; kept for the next round
                 self.flush()
-            socketio.sleep(max(0.01, self.interval_s - (time.monotonic() - started)))
+            ports.host().sleep(max(0.01, self.interval_s - (time.monotonic() - started)))
 
 
-def buffer_for(app: Flask) -> PositionBuffer:
+def buffer_for(app) -> PositionBuffer:
     """The app's buffer; the first call starts its flush loop as a background task."""
     buf = app.extensions.get(_EXTENSION)
     if buf is None:
@@ -248,9 +246,7 @@ def buffer_for(app: Flask) -> PositionBuffer:
             if buf is None:
                 buf = PositionBuffer(app.extensions["goodmob.sessions"], logger=app.logger)
                 app.extensions[_EXTENSION] = buf
-                from server.extensions import socketio
-
-                socketio.start_background_task(buf.run)
+                ports.host().spawn(buf.run)
     return buf
 
 
@@ -258,12 +254,13 @@ _CREATE_LOCK = threading.Lock()
 
 
 def _current_buffer() -> PositionBuffer | None:
-    return current_app.extensions.get(_EXTENSION)
+    app = ports.host().app()
+    return app.extensions.get(_EXTENSION) if app is not None else None
 
 
 def keep(fix: Fix) -> None:
     """Buffer a fix of the current app's process for the next flush."""
-    buffer_for(current_app._get_current_object()).put(fix)
+    buffer_for(ports.host().app()).put(fix)
 
 
 def latest(
@@ -311,7 +308,7 @@ def flush_all() -> str:
         return "positions: no buffer"
     buf.flush()
     line = buf.stats_line()
-    current_app.logger.info(line)
+    ports.host().app().logger.info(line)
     return line
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import Settings
-from server import compute
+from server.domain import compute
 from server.infra.errors import ApiError
 from server.infra.models import (
     CLOSED_STATUSES,
@@ -25,6 +25,7 @@ from server.infra.models import (
     LIVE_STATUSES,
     Mob,
     Organizer,
+    Participant,
     Task,
     utcnow,
 )
@@ -323,7 +324,7 @@ def nearby_mobs(
 
 def _tasks_placed(session: Session, mob: Mob) -> None:
     """Count a change to the mob's tasks (added, moved, removed, edited): the processes'
-    k-d trees of task points (server.participants) and tasks collections (server.api) are
+    k-d trees of task points (server.domain.participants) and tasks collections (server.api) are
     read again. Atomic in SQL, so two edits at once both count."""
     session.execute(update(Mob).where(Mob.pk == mob.pk).values(tasks_version=Mob.tasks_version + 1))
     session.expire(mob, ["tasks_version"])
@@ -434,8 +435,6 @@ def update_task(session: Session, mob: Mob, task_id: int, changes: dict) -> tupl
     Closing a task frees all its holders; lowering the capacity below the number of holders
     frees the most recent ones. The task row is locked (PostgreSQL) so no claim slips in.
     """
-    from server.infra.models import Participant
-
     _check_open(mob)
     query = select(Task).where(Task.mob_pk == mob.pk, Task.id == task_id)
     if session.get_bind().dialect.name == "postgresql":

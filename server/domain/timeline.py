@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from config import Settings
+from server.domain import mobs, ports
 from server.infra.errors import ApiError
 from server.infra.models import CLOSED_STATUSES, Mob, MobEvent, utcnow
 
@@ -167,15 +168,15 @@ def recent_announcements(
     return list(reversed(rows))
 
 
-def install(session_factory, emit) -> None:
-    """Emit queued events with ``emit(mob_id, name, payload)`` after each commit; drop them
-    on rollback."""
+def install(session_factory) -> None:
+    """Emit queued events through the notifier (``ports.notifier().mob_event``) after each
+    commit; drop them on rollback."""
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session):
         queued = session.info.pop("goodmob.emits", None)
         for mob_id, name, payload in queued or ():
-            emit(mob_id, name, payload)
+            ports.notifier().mob_event(mob_id, name, payload)
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session):
@@ -301,8 +302,6 @@ def announce(
 
 def cancel(session: Session, mob: Mob, settings: Settings, now: datetime | None = None) -> Mob:
     """Cancel the mob (see ``mobs.cancel_mob``) and tell everyone: timeline and phase."""
-    from server import mobs
-
     before = mob.status
     mobs.cancel_mob(session, mob, now)
     if before != "cancelled":

@@ -1,20 +1,20 @@
-"""Organizer accounts: argon2 password hashes and signed bearer tokens."""
+"""Organizer accounts: argon2 password hashes and signed bearer tokens (the ``Authorization``
+header is read by ``server.http.auth``; the socket namespace reads its token itself)."""
 
 from __future__ import annotations
 
 import re
 import secrets
 from datetime import timedelta
-from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.domain import ports
 from server.infra.errors import ApiError
 from server.infra.models import Organizer, OrganizerSession, utcnow
 
@@ -27,8 +27,6 @@ __all__ = [
     "session_id_of",
     "log_out",
     "log_out_everywhere",
-    "require_organizer",
-    "optional_organizer",
 ]
 
 _hasher = PasswordHasher()
@@ -38,13 +36,18 @@ TOKEN_SALT = "goodmob.organizer.v1"
 PASSWORD_MIN_LEN = 8
 
 
+def _config():
+    """The current app's config (its SECRET_KEY and SETTINGS)."""
+    return ports.host().app().config
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
+    return URLSafeTimedSerializer(_config()["SECRET_KEY"], salt=TOKEN_SALT)
 
 
 def issue_token(session: Session, organizer: Organizer) -> str:
     """A new log-in: a session row (the organizer's expired ones are dropped) and its token."""
-    max_age = current_app.config["SETTINGS"].organizer_token_max_age_s
+    max_age = _config()["SETTINGS"].organizer_token_max_age_s
     session.execute(
         delete(OrganizerSession).where(
             OrganizerSession.organizer_id == organizer.id,
@@ -125,7 +128,7 @@ def log_in(session: Session, email: str, password: str) -> Organizer:
 
 
 def organizer_from_token(session: Session, token: str) -> Organizer:
-    max_age = current_app.config["SETTINGS"].organizer_token_max_age_s
+    max_age = _config()["SETTINGS"].organizer_token_max_age_s
     try:
         payload = _serializer().loads(token, max_age=max_age)
     except SignatureExpired:
@@ -135,37 +138,3 @@ def organizer_from_token(session: Session, token: str) -> Organizer:
     if not isinstance(payload, dict):
         raise ApiError(401, "token_invalid", "The bearer token is not valid.")
     return organizer_of_session(session, payload.get("o"), payload.get("s"))
-
-
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        return None
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "token_invalid", "Send the token as 'Authorization: Bearer <token>'.")
-    return token.strip()
-
-
-def optional_organizer(session: Session) -> Organizer | None:
-    token = _bearer()
-    return organizer_from_token(session, token) if token else None
-
-
-def require_organizer(view):
-    """Decorator: the view runs with ``g.organizer`` set, or the client gets a 401."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        from server.infra.db import db_session
-
-        token = _bearer()
-        if token is None:
-            raise ApiError(
-                401, "auth_required", "Log in first: send 'Authorization: Bearer <token>'."
-            )
-        g.organizer = organizer_from_token(db_session(), token)
-        g.organizer_token = token
-        return view(*args, **kwargs)
-
-    return wrapper

@@ -4,6 +4,10 @@ Functions take a session and never commit; claims that can race (a task slot, a 
 review) are atomic in the database.
 """
 
+# size: a participant's whole life in a mob (join, the location-report hot path on raw
+# connections, task matching, deeds, counters) shares the private _Sql/_Zone/_State helpers;
+# the hot path is measured as one unit (bench.locations). Splitting it is a later step.
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +31,8 @@ from sqlalchemy.orm import Session
 
 import geo
 from config import Settings
-from server import positions
+from server.domain import cascade, positions
+from server.domain.fields import get_number
 from server.infra.errors import ApiError
 from server.infra.models import (
     COUNTED_DEED_STATUSES,
@@ -38,7 +43,6 @@ from server.infra.models import (
     Task,
     utcnow,
 )
-from server.validate import get_number
 
 __all__ = [
     "TOKEN_SALT",
@@ -155,8 +159,6 @@ def join_mob(session: Session, mob: Mob, nickname: str | None, ref: str | None) 
     referrer_id = None
     organizer_ref = False
     if ref is not None:
-        from server import cascade
-
         referrer_id = session.scalar(select(Participant.id).where(Participant.ref_code == ref))
         organizer_ref = referrer_id is None and cascade.is_organizer_ref(session, mob, ref)
         if referrer_id is None and not organizer_ref:
@@ -183,8 +185,6 @@ def join_mob(session: Session, mob: Mob, nickname: str | None, ref: str | None) 
     session.add(participant)
     session.flush()
     if organizer_ref:  # brought by the organizer's own share link
-        from server import cascade
-
         cascade.record_organizer_referral(session, mob, participant)
     return participant
 
@@ -686,7 +686,7 @@ def report_location_by_id(
     Everything is judged from one read on a connection kept for reports
     (``_ReportConnections``; from ``engine``'s pool when they are all busy). The common
     fix (plausible, same zone state, same task kept) is kept in this process's write-behind
-    buffer (``server.positions``): no session is opened and nothing is written. Any other
+    buffer (``server.domain.positions``): no session is opened and nothing is written. Any other
     fix (zone entry or exit, a task to claim, a fix that does not count where the state was
     not uncertain yet) is written and committed at once on the same connection, in plain
     SQL statements (``_write_changed``).

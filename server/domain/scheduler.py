@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server import positions, timeline
+from server.domain import ports, positions, rebalance, timeline
 from server.infra import metrics
-from server.infra.models import Mob, utcnow
+from server.infra.models import Mob, Task, utcnow
 
 __all__ = ["advance", "due_mobs", "next_due_at", "purge_ended", "tick", "run"]
 
@@ -65,8 +65,6 @@ def next_due_at(session: Session) -> datetime | None:
     if isinstance(value, str):  # SQLite returns MIN() over a CASE as text
         value = datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:
-        from datetime import UTC
-
         value = value.replace(tzinfo=UTC)
     return value
 
@@ -96,9 +94,7 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
     crosses_countdown = timeline.rank(before) < timeline.rank("countdown") <= timeline.rank(target)
     moved: list = []
     if crosses_countdown and target != "finished":
-        from server.rebalance import rebalance_mob
-
-        moved = rebalance_mob(session, mob, arrived_m=settings.deed_radius_m)
+        moved = rebalance.rebalance_mob(session, mob, arrived_m=settings.deed_radius_m)
     timeline.record_event(
         session,
         mob,
@@ -112,9 +108,8 @@ def advance(session: Session, mob: Mob, now: datetime, settings: Settings) -> st
     )
     session.commit()
     if moved:
-        from server.realtime import notify_task_ids
-
-        notify_task_ids(session, moved)
+        tasks = [(pid, session.get(Task, tid) if tid else None) for pid, tid in moved]
+        ports.notifier().tasks_assigned(session, tasks)
     # How late the change came after it was due: its scheduled time, or the mob's last change
     # when that came later (a mob published with its countdown already running is not late).
     due = timeline.phase_started_at(mob, target)
@@ -170,8 +165,6 @@ def tick(session: Session, settings: Settings, now: datetime | None = None) -> f
 
 def run(app, stop=lambda: False) -> None:
     """The loop; runs until ``stop()`` is true. Start it as a background task."""
-    from server.extensions import socketio
-
     settings = app.config["SETTINGS"]
     sessions = app.extensions["goodmob.sessions"]
     log.info("phase scheduler started")
@@ -186,4 +179,4 @@ def run(app, stop=lambda: False) -> None:
                 wait = _ERROR_BACKOFF_S
             finally:
                 session.close()
-        socketio.sleep(wait)
+        ports.host().sleep(wait)

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g, request
+from flask import current_app, g, has_app_context, request
+from flask import session as socket_session
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 from flask_socketio import rooms as rooms_of_socket
 from sqlalchemy import select
 
-from server import campaigns, density, mobs, participants, pledges, rooms, timeline
-from server.auth import organizer_from_token, organizer_of_session, session_id_of
+from server import rooms
+from server.domain import controls, density, mobs, participants, pledges, ports, timeline
+from server.domain.accounts import organizer_from_token, organizer_of_session, session_id_of
+from server.domain.fields import get_int
+from server.domain.follows import NAMESPACE as FOLLOW_NAMESPACE
+from server.domain.views import mob_json, tasks_feature_collection
 from server.extensions import socketio
 from server.infra import metrics, phonestats, ratelimit
 from server.infra.db import db_session
 from server.infra.errors import ApiError, error_body, unavailable
-from server.infra.models import Mob, Participant
+from server.infra.models import Mob, Participant, Task
 
 __all__ = [
     "ParticipantNamespace",
@@ -30,11 +35,12 @@ __all__ = [
     "push_stats",
     "push_tasks",
     "notify_task_assigned",
-    "notify_task_ids",
     "notify_deed_reviewed",
     "emit_mob_event",
     "in_flight",
     "snapshot",
+    "SocketNotifier",
+    "SocketHost",
     "spectator_snapshot",
 ]
 
@@ -230,8 +236,6 @@ def push_stats(mob: Mob | str, totals: dict | None = None) -> None:
 
 def _emit_tasks(session, mob: Mob) -> None:
     """The mob's tasks by state (``GET /api/mobs/<id>/tasks``) to spectators and organizer."""
-    from server.api import tasks_feature_collection
-
     payload = {"mob": mob.id, "seq": mob.event_seq, "tasks": tasks_feature_collection(session, mob)}
     for namespace, room in _audiences(mob.id)[1:]:  # never to participants
         socketio.emit("tasks", payload, to=room, namespace=namespace)
@@ -258,8 +262,6 @@ def push_tasks(mob: Mob | str, session=None) -> None:
 
 def _current() -> tuple[Participant, Mob]:
     """The participant of this socket, reloaded from the database (the truth)."""
-    from flask import session as socket_session
-
     session = db_session()
     participant = session.get(Participant, socket_session.get("participant_id"))
     if participant is None:
@@ -328,8 +330,6 @@ class _Namespace(Namespace):
 
 class ParticipantNamespace(_Namespace):
     def on_connect(self, auth=None):
-        from flask import session as socket_session
-
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             participant_id, mob_id = participants.participant_ids_from_token(
@@ -349,15 +349,11 @@ class ParticipantNamespace(_Namespace):
         metrics.socket_connected(mob_id)
 
     def on_disconnect(self, reason=None):
-        from flask import session as socket_session
-
         metrics.socket_disconnected(socket_session.get("mob_id"))
         phonestats.state(current_app).forget(request.sid)
 
     @_ack_errors
     def on_join_mob(self, data):
-        from flask import session as socket_session
-
         # In the mob's room before the mob (and its seq) is read: an event committed after
         # that read then reaches this socket live, one committed before is in the snapshot.
         # (Joined after the read, an event published during the read was lost: finding 8.)
@@ -414,8 +410,6 @@ class ParticipantNamespace(_Namespace):
     @ratelimit.limited("report_location")
     @_ack_errors
     def on_report_location(self, data, participant_id=None, sid=None, mob_id=None):
-        from flask import session as socket_session
-
         if participant_id is None:
             participant_id = socket_session.get("participant_id")
             sid, mob_id = request.sid, socket_session.get("mob_id")
@@ -497,8 +491,6 @@ def _refresh_after_joining(mob: Mob) -> None:
 
 def _watch(mob_id: str, audience: str) -> None:
     """Count this socket as watching ``mob_id`` (once; a second watch_mob moves it)."""
-    from flask import session as socket_session
-
     before = socket_session.get("watching")
     if before == mob_id:
         return
@@ -509,8 +501,6 @@ def _watch(mob_id: str, audience: str) -> None:
 
 
 def _unwatch(audience: str) -> None:
-    from flask import session as socket_session
-
     watching = socket_session.pop("watching", None)
     if watching is not None:
         metrics.socket_disconnected(watching, audience)
@@ -540,8 +530,6 @@ class OrganizerNamespace(_Namespace):
     """The organizer's controls and view; authenticated with the organizer token."""
 
     def on_connect(self, auth=None):
-        from flask import session as socket_session
-
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             raise _refused("auth_required", "Connect with auth {token}.")
@@ -560,8 +548,6 @@ class OrganizerNamespace(_Namespace):
     def _organizer(self):
         """The organizer, while the socket's session lasts (one query per control): after a
         log-out, on whichever process, every control is refused with ``token_revoked``."""
-        from flask import session as socket_session
-
         return organizer_of_session(
             db_session(),
             socket_session.get("organizer_id"),
@@ -580,48 +566,38 @@ class OrganizerNamespace(_Namespace):
 
     @_ack_errors
     def on_start_now(self, data):
-        from server.validate import get_int
-
         mob = _mob_from(data, self._organizer())
         s = _settings()
         lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
-        campaigns.guard_schedule_change(db_session(), mob)
-        timeline.start_now(db_session(), mob, lead_s, s)
+        controls.start_now(db_session(), mob, lead_s, s)
         db_session().commit()
         return {"timeline": timeline.timeline_json(mob)}
 
     @_ack_errors
     def on_postpone(self, data):
-        from server.api import postpone_target
-
         mob = _mob_from(data, self._organizer())
-        campaigns.guard_schedule_change(db_session(), mob)
-        timeline.postpone(db_session(), mob, postpone_target(data, mob), _settings())
+        controls.postpone(db_session(), mob, data, _settings())
         db_session().commit()
         return {"timeline": timeline.timeline_json(mob)}
 
     @_ack_errors
     def on_cancel(self, data):
         mob = _mob_from(data, self._organizer())
-        timeline.cancel(db_session(), mob, _settings())
+        controls.cancel(db_session(), mob, _settings())
         db_session().commit()
         return {"timeline": timeline.timeline_json(mob)}
 
     @_ack_errors
     def on_announce(self, data):
-        from server.api import announcement_text
-
         mob = _mob_from(data, self._organizer())
-        event = timeline.announce(db_session(), mob, announcement_text(data), _settings())
+        text = controls.announcement_text(data, _settings())
+        event = controls.announce(db_session(), mob, text, _settings())
         db_session().commit()
         return {"announcement": event}
 
 
 def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
     """A participant's view of the mob: timeline, own task and counters (never others)."""
-    from server.api import mob_json
-    from server.infra.models import Task
-
     session = db_session()
     task = session.get(Task, participant.task_id) if participant.task_id else None
     return {
@@ -645,8 +621,6 @@ def snapshot(participant: Participant, mob: Mob, last_seq=None) -> dict:
 
 def spectator_snapshot(mob: Mob, last_seq=None) -> dict:
     """What a spectator sees: the mob, tasks by state, counters, density; no one's position."""
-    from server.api import mob_json, tasks_feature_collection
-
     session = db_session()
     s = _settings()
     return {
@@ -691,15 +665,6 @@ def notify_deed_reviewed(mob: Mob, deed) -> None:
     metrics.event_emitted("deed_reviewed", 1)
 
 
-def notify_task_ids(session, moved: list[tuple[int, int | None]]) -> None:
-    """``notify_task_assigned`` for ``[(participant id, task id or None)]``."""
-    from server.infra.models import Task
-
-    notify_task_assigned(
-        session, [(pid, session.get(Task, tid) if tid else None) for pid, tid in moved]
-    )
-
-
 def emit_mob_event(mob_id: str, name: str, payload: dict) -> None:
     """Send a numbered event to every audience of the mob (through Redis when configured)."""
     for namespace, room in _audiences(mob_id):
@@ -729,3 +694,46 @@ def register_namespaces() -> None:
     ):
         if namespace not in registered:
             socketio.on_namespace(cls(namespace))
+
+
+class SocketNotifier(ports.Notifier):
+    """The domain's notifier (``server.domain.ports``): Socket.IO rooms, through Redis when
+    several processes run."""
+
+    def mob_event(self, mob_id: str, name: str, payload: dict) -> None:
+        emit_mob_event(mob_id, name, payload)
+
+    def tasks_assigned(self, session, moved) -> None:
+        notify_task_assigned(session, moved)
+
+    def stats_changed(self, mob, totals: dict | None = None) -> None:
+        push_stats(mob, totals)
+
+    def tasks_changed(self, mob) -> None:
+        push_tasks(mob)
+
+    def deed_reviewed(self, mob, deed) -> None:
+        notify_deed_reviewed(mob, deed)
+
+    def mob_published(self, matches: dict[int, list[str]], payload: dict) -> None:
+        for follower_id, reasons in matches.items():
+            socketio.emit(
+                "mob_published",
+                {**payload, "reasons": reasons},
+                to=f"follower:{follower_id}",
+                namespace=FOLLOW_NAMESPACE,
+            )
+
+
+class SocketHost(ports.Host):
+    """The domain's host: Flask-SocketIO's background tasks and sleep (greenlets under
+    gevent, threads otherwise) and Flask's current app."""
+
+    def spawn(self, fn, *args):
+        return socketio.start_background_task(fn, *args)
+
+    def sleep(self, seconds: float) -> None:
+        socketio.sleep(seconds)
+
+    def app(self):
+        return current_app._get_current_object() if has_app_context() else None
