@@ -95,8 +95,10 @@ def main() -> int:
         failed = True
         print(f"over {MAX_LINES} lines: {problem}", file=sys.stderr)
     if not failed:
-        print(f"check_layers: no import circle in {PACKAGE}/, every module ≤ {MAX_LINES} lines "
-              f"or says why")
+        print(
+            f"check_layers: no import circle in {PACKAGE}/, every module ≤ {MAX_LINES} lines "
+            f"or says why"
+        )
     return 1 if failed else 0
 
 

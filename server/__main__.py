@@ -46,7 +46,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from server import create_app, rooms, socketio, wire, wsfast
     from server.domain import compute, scheduler
-    from server.health import mark_scheduler_started
+    from server.domain.readiness import mark_scheduler_started
     from server.infra import subscription
     from server.infra.limits import raise_open_file_limit
 
@@ -150,7 +150,7 @@ def drain_and_close(app, server, timeout_s: float) -> None:
     restarted), write buffered data, then close what is left. The phase scheduler needs no
     hand-over: every other process runs it and reads the schedule from the database."""
     from server import socketio
-    from server.realtime.namespaces import in_flight
+    from server.realtime.common import in_flight
 
     deadline = time.monotonic() + timeout_s
     server.close()  # the listening socket: new connections go to the other processes

@@ -12,20 +12,31 @@ from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
 from server import wsfast
-from server.api import api
 from server.domain import ports, timeline
 from server.extensions import socketio
-from server.growth import growth
-from server.health import health
+from server.http import (
+    campaigns,
+    cascade,
+    deeds,
+    follows,
+    mobs,
+    openapi,
+    organizers,
+    participants,
+    pledges,
+    summaries,
+    tasks,
+)
 from server.http.errors import register_error_handlers
+from server.http.health import health
 from server.http.metrics import metrics
+from server.http.pages import pages
 from server.infra import ratelimit, security
 from server.infra.db import make_engine, make_session_factory
 from server.infra.logs import install_request_ids
 from server.infra.migrate import upgrade
-from server.pages import pages
-from server.realtime import follow
-from server.realtime.namespaces import SocketHost, SocketNotifier, register_namespaces
+from server.realtime.broadcast import SocketHost, SocketNotifier
+from server.realtime.namespaces import register_namespaces
 
 __all__ = ["create_app"]
 
@@ -121,16 +132,27 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     ratelimit.install(app)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
-    app.register_blueprint(api)
-    app.register_blueprint(growth)
+    for routes in (  # the REST API under /api, one blueprint per resource
+        openapi,
+        organizers,
+        mobs,
+        tasks,
+        participants,
+        deeds,
+        cascade,
+        follows,
+        pledges,
+        campaigns,
+        summaries,
+    ):
+        app.register_blueprint(routes.blueprint)
     app.register_blueprint(pages)  # last: its catch-all serves the app's static files
 
     # The domain tells clients through Socket.IO and runs its background work as the server's
     # tasks (greenlets under gevent).
     ports.install(SocketNotifier(), SocketHost())
     timeline.install(app.extensions["goodmob.sessions"])  # numbered events, after each commit
-    register_namespaces()
-    follow.register(socketio)
+    register_namespaces()  # /participant, /live, /organizer, /follow
     socketio.init_app(
         app,
         async_mode=_async_mode(),

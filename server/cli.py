@@ -385,7 +385,7 @@ def check_config(settings: Settings, connect: bool) -> int:
     print(f"\nConfiguration is valid ({settings.env}).")
     if not connect:
         return 0
-    from server.health import run_checks
+    from server.domain.readiness import run_checks
     from server.infra.db import make_engine
 
     engine = make_engine(settings)

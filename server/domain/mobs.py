@@ -324,8 +324,8 @@ def nearby_mobs(
 
 def _tasks_placed(session: Session, mob: Mob) -> None:
     """Count a change to the mob's tasks (added, moved, removed, edited): the processes'
-    k-d trees of task points (server.domain.participants) and tasks collections (server.api) are
-    read again. Atomic in SQL, so two edits at once both count."""
+    k-d trees of task points (server.domain.participants) and tasks collections
+    (server.domain.views) are read again. Atomic in SQL, so two edits at once both count."""
     session.execute(update(Mob).where(Mob.pk == mob.pk).values(tasks_version=Mob.tasks_version + 1))
     session.expire(mob, ["tasks_version"])
 
@@ -475,7 +475,7 @@ def update_task(session: Session, mob: Mob, task_id: int, changes: dict) -> tupl
         task.capacity = changes["capacity"]
     task.assigned = len(holders) - len(displaced)
     session.flush()
-    _tasks_placed(session, mob)  # any edit: the cached collection (server.api) is rebuilt
+    _tasks_placed(session, mob)  # any edit: the cached collection (server.domain.views) is rebuilt
     return task, displaced
 
 

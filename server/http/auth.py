@@ -13,10 +13,10 @@ from server.infra.db import db_session
 from server.infra.errors import ApiError
 from server.infra.models import Organizer
 
-__all__ = ["require_organizer", "optional_organizer"]
+__all__ = ["bearer_token", "require_organizer", "optional_organizer"]
 
 
-def _bearer() -> str | None:
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -27,7 +27,7 @@ def _bearer() -> str | None:
 
 
 def optional_organizer(session: Session) -> Organizer | None:
-    token = _bearer()
+    token = bearer_token()
     return organizer_from_token(session, token) if token else None
 
 
@@ -36,7 +36,7 @@ def require_organizer(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        token = _bearer()
+        token = bearer_token()
         if token is None:
             raise ApiError(
                 401, "auth_required", "Log in first: send 'Authorization: Bearer <token>'."

@@ -133,7 +133,7 @@ class Mob(Base):
     event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # Bumped by every change to the mob's tasks (added, moved, edited, removed): server
     # processes keep the task points in a k-d tree for matching and the tasks collection
-    # (server/api.py), and read them again on a change.
+    # (server/domain/views.py), and read them again on a change.
     tasks_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # A rehearsal runs the whole timeline; its deeds are kept but never counted.
     rehearsal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

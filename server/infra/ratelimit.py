@@ -60,13 +60,13 @@ __all__ = [
 
 # Flask endpoint → limit checked per address before the view runs.
 HTTP_LIMITS = {
-    "api.join_mob": "join",
-    "api.create_organizer": "auth",
-    "api.create_session": "auth",
+    "participants.join_mob": "join",
+    "organizers.create_organizer": "auth",
+    "organizers.create_session": "auth",
     # Anonymous growth routes: a view beacon, a new follower, a pledge (may make a sponsor).
-    "growth.count_view": "anon",
-    "growth.create_follower": "anon",
-    "growth.create_pledge": "anon",
+    "cascade.count_view": "anon",
+    "follows.create_follower": "anon",
+    "pledges.create_pledge": "anon",
 }
 # Socket event → limit checked per participant and per address before the handler runs.
 SOCKET_LIMITS = {"report_location": "report", "confirm_deed": "deed", "watch_mob": "watch"}

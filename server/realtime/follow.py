@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import session as socket_session
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
-from server.domain.follows import NAMESPACE, follower_from_token, follower_json
+from server.domain.follows import follower_from_token, follower_json
 from server.infra.db import db_session
 from server.infra.errors import ApiError
 from server.infra.models import Follower
 
-__all__ = ["FollowNamespace", "register"]
+__all__ = ["FollowNamespace"]
 
 
 class FollowNamespace(Namespace):
@@ -36,10 +36,3 @@ class FollowNamespace(Namespace):
         if follower is None:
             return {"error": {"code": "follower_gone", "message": "This follower was deleted."}}
         return follower_json(session, follower)
-
-
-def register(socketio) -> None:
-    """Attach ``/follow`` to the module-level SocketIO once; call before ``socketio.init_app``
-    (like ``realtime.register_namespaces``)."""
-    if NAMESPACE not in {h.namespace for h in socketio.namespace_handlers}:
-        socketio.on_namespace(FollowNamespace(NAMESPACE))

@@ -10,7 +10,7 @@ import time
 
 import brotli
 
-from server import pages
+from server.http import pages
 
 
 def png_size(data: bytes) -> tuple[int, int]:

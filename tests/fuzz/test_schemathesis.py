@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from server.openapi import openapi_document
+from server.http.openapi_doc import openapi_document
 from tests.factories import auth, make_organizer, make_published_mob
 
 # Destructive operations last, so the others meet a live, published mob.

@@ -1,4 +1,4 @@
-"""Liveness and readiness (server/health.py): each dependency down makes /readyz say so.
+"""Liveness and readiness (server/http/health.py): each dependency down makes /readyz say so.
 
 The failing dependencies are real: a database URL to a closed port, a PostgreSQL database that
 does not exist, an SQLite file in a folder that does not exist, Redis on a closed port, a
@@ -16,7 +16,8 @@ import requests
 from flask import Flask
 
 from server.domain import scheduler
-from server.health import SCHEDULER_STARTED, health, mark_scheduler_started
+from server.domain.readiness import SCHEDULER_STARTED, mark_scheduler_started
+from server.http.health import health
 from server.infra.db import make_engine
 from tests.conftest import PG_ADMIN_URL, _postgis_database
 from tests.integration.conftest import ServerProcess, free_port

@@ -1,4 +1,4 @@
-"""Creating, reading, changing, publishing and cancelling mobs (server/api.py,
+"""Creating, reading, changing, publishing and cancelling mobs (server/http/mobs.py,
 server/domain/mobs.py)."""
 
 import copy

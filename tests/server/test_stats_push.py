@@ -12,7 +12,7 @@ from server import create_app, socketio
 from server.infra import phonestats
 from server.infra.db import db_session
 from server.infra.models import Mob
-from server.realtime import namespaces as realtime
+from server.realtime import broadcast as realtime
 from tests.factories import make_organizer, make_published_mob
 
 P, LIVE = "/participant", "/live"

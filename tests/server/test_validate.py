@@ -1,4 +1,4 @@
-"""server.validate: hostile JSON bodies get a specific 4xx, never a 500 (issue 15, finding 7).
+"""server.http.validate: hostile JSON bodies get a specific 4xx, never a 500 (issue 15, finding 7).
 
 A body nested a thousand deep made the standard library's decoder raise RecursionError (500
 and a logged traceback); a chunked body (no Content-Length) over MAX_BODY_BYTES was cut at

@@ -1,4 +1,4 @@
-"""Liveness and readiness: ``GET /healthz`` and ``GET /readyz``.
+"""Readiness checks, served by ``GET /readyz`` (``server.http.health``, with ``/healthz``).
 
 ``/healthz`` answers 200 while the process serves requests (restart it when this fails).
 ``/readyz`` answers 200 only when this process can do its work (send it traffic only then):
@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
-from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from config import Settings
 from server.domain import scheduler
-from server.infra import subscription
 from server.infra.migrate import current_revision, head_revision
 
-__all__ = ["health", "run_checks", "mark_scheduler_started", "SCHEDULER_STARTED"]
-
-health = Blueprint("health", __name__)
+__all__ = ["run_checks", "redis_client", "mark_scheduler_started", "SCHEDULER_STARTED"]
 
 # app.extensions key: the monotonic time the scheduler loop was started in this process.
 SCHEDULER_STARTED = "goodmob.scheduler_started"
@@ -42,14 +39,12 @@ def mark_scheduler_started(app) -> None:
 def _timeout(seconds: float):
     """A gevent timeout when the process runs on gevent; else nothing (the drivers' own)."""
     try:
-        from gevent import Timeout, monkey
+        from gevent import Timeout, monkey  # optional: only a gevent server has it patched
 
         if monkey.is_module_patched("socket"):
             return Timeout(seconds)
     except ImportError:  # pragma: no cover
         pass
-    from contextlib import nullcontext
-
     return nullcontext()
 
 
@@ -125,7 +120,7 @@ def _skipped(detail: str) -> dict:
 
 
 def redis_client(url: str, timeout_s: float):
-    import redis
+    import redis  # only when REDIS_URL is set
 
     return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
 
@@ -164,35 +159,3 @@ def run_checks(
     else:
         checks["scheduler"] = _skipped("not run by this process")
     return checks
-
-
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@health.get("/healthz")
-def healthz():
-    return _no_store(jsonify({"status": "ok"}))
-
-
-@health.get("/readyz")
-def readyz():
-    app = current_app
-    settings = app.config["SETTINGS"]
-    redis = None
-    if settings.redis_url:
-        redis = app.extensions.get("goodmob.health_redis")
-        if redis is None:
-            redis = redis_client(settings.redis_url, settings.readyz_timeout_s)
-            app.extensions["goodmob.health_redis"] = redis
-    checks = run_checks(
-        settings,
-        app.extensions["goodmob.engine"],
-        redis=redis,
-        scheduler_started=app.extensions.get(SCHEDULER_STARTED),
-        subscription=lambda: subscription.probe(app, settings.readyz_timeout_s),
-    )
-    ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
-    return _no_store(jsonify(body)), 200 if ready else 503

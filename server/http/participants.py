@@ -1,0 +1,43 @@
+"""Joining a mob: a participant and its token (the phone then talks over ``/participant``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from server.domain import mobs, participants
+from server.domain.views import mob_json
+from server.http.common import settings
+from server.http.validate import get_str, json_body, reject_unknown
+from server.infra.db import db_session
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("participants", __name__, url_prefix="/api")
+
+
+@blueprint.post("/mobs/<mob_id>/participants")
+def join_mob(mob_id: str):
+    session = db_session()
+    mob = mobs.get_mob(session, mob_id)
+    data = json_body(request) if request.get_data(cache=True) else {}
+    reject_unknown(data, {"nickname", "ref"})
+    participant = participants.join_mob(
+        session,
+        mob,
+        nickname=get_str(data, "nickname", required=False, max_len=100),
+        ref=get_str(data, "ref", required=False, max_len=16),
+    )
+    session.commit()
+    token = participants.issue_token(participant, mob, current_app.config["SECRET_KEY"])
+    body = {
+        "participant": {
+            "id": participant.id,
+            "nickname": participant.nickname,
+            "ref_code": participant.ref_code,
+        },
+        "token": token,
+        "expires_in_s": settings().participant_token_max_age_s,
+        "share_url": f"/m/{mob.id}?ref={participant.ref_code}",
+        "mob": mob_json(mob),
+    }
+    return jsonify(body), 201
