@@ -17,7 +17,7 @@ Per process and per app (``state(app)``):
   this process's phones too;
 - for each socket, the version it last got and when.
 
-The loop (``realtime._phone_counters_once`` every fifth of the interval, started by the
+The loop (``realtime.broadcast._phone_counters_once`` every fifth of the interval, started by the
 first phone that joins) reads the counters of stale mobs, pushes them to the sockets that
 are due, and forgets the mobs that have no phone here any more; it stops when no phone is
 left, or when the app's engine is disposed.

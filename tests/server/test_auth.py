@@ -1,4 +1,4 @@
-"""Organizer sign-up, log-in and bearer tokens (server/auth.py)."""
+"""Organizer sign-up, log-in and bearer tokens (server/domain/accounts.py, server/http/auth.py)."""
 
 import itsdangerous.timed
 from sqlalchemy import select

@@ -365,7 +365,7 @@ def test_a_mob_without_announcements_has_an_empty_list(app, client, mob):
 
 def test_time_sync_answers_on_every_namespace_without_a_request_context(app, client, mob):
     """time_sync {t0} → {t0, t1, t2} on /participant, /live and /organizer, answered past
-    Flask-SocketIO's per-event request context (realtime._Namespace): the clock's round
+    Flask-SocketIO's per-event request context (realtime.common.BaseNamespace): the clock's round
     trips, several per phone per minute, stay cheap."""
     import time
 
