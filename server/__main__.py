@@ -24,6 +24,10 @@ import time  # noqa: E402
 
 from config import ConfigError, load_settings  # noqa: E402
 
+# The server's modules are imported inside the functions: each command (serve, migrate, the
+# supervisor, an admin command) loads only what it uses. There is no import circle to dodge
+# (scripts/check_layers.py checks it).
+
 
 def _listener(host: str, port: int, reuse_port: bool):
     from gevent import socket

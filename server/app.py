@@ -43,7 +43,7 @@ __all__ = ["create_app"]
 
 def _async_mode() -> str:
     try:
-        from gevent import monkey
+        from gevent import monkey  # optional: the test client runs without gevent
 
         if monkey.is_module_patched("socket"):
             return "gevent"

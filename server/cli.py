@@ -28,6 +28,9 @@ from sqlalchemy import and_, func, or_, select, update
 
 from config import ConfigError, Settings, load_settings
 
+# The server's modules are imported inside the commands, so that `python -m server <command>
+# --help` stays quick; there is no import circle to dodge (scripts/check_layers.py).
+
 __all__ = ["main", "COMMANDS"]
 
 COMMANDS = ("create-organizer", "list-mobs", "purge", "export", "check-config")

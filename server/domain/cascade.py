@@ -148,7 +148,7 @@ _redis_clients: dict = {}
 
 def _redis(url: str):
     if url not in _redis_clients:
-        import redis
+        import redis  # only when the cascade counters are shared through Redis
 
         _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2)
     return _redis_clients[url]

@@ -18,6 +18,7 @@ has ended) is what a sponsor pays against.
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 from datetime import UTC, datetime
 
@@ -104,8 +105,6 @@ def create_sponsor(session: Session, name: str) -> tuple[Sponsor, str]:
 
 def sponsor_from_token(session: Session, token: object) -> Sponsor:
     """The sponsor a token names, or a 401 ApiError."""
-    import hmac
-
     if token is None or token == "":
         raise ApiError(
             401, "auth_required", "Send the sponsor token: 'Authorization: Bearer <token>'."

@@ -60,7 +60,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
 
 def _postgres_engine(settings: Settings) -> Engine:
     try:
-        from gevent import monkey
+        from gevent import monkey  # optional: only a gevent server patches
 
         if monkey.is_module_patched("socket"):
             # Let a slow query yield to the other greenlets instead of stalling the process.

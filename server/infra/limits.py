@@ -10,7 +10,7 @@ _SPARE_FDS = 256
 
 def raise_open_file_limit(wanted_connections: int) -> str:
     """Raise RLIMIT_NOFILE to its hard limit; a line saying what was reached."""
-    import resource
+    import resource  # POSIX only
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)

@@ -136,6 +136,7 @@ def current_ids() -> dict:
     """The id of the current HTTP request, or of the current Socket.IO event (made on first
     use and kept for the rest of the event); empty outside both."""
     try:
+        # Flask is imported late: `python -m server` sets up logging before gevent patches.
         from flask import g, has_app_context, has_request_context, request
     except ImportError:  # pragma: no cover
         return {}
@@ -306,7 +307,7 @@ _access = logging.getLogger("goodmob.access")
 def install_request_ids(app) -> None:
     """Give every HTTP request an id (``X-Request-ID`` in and out) and write one access line
     per request: method, path (never the query string), status, duration."""
-    from flask import g, request
+    from flask import g, request  # late, as above
 
     @app.before_request
     def _request_id():
@@ -337,6 +338,6 @@ def install_request_ids(app) -> None:
 
     # Flask's own handler on app.logger would write unscrubbed lines next to ours.
     if any(getattr(h, "goodmob", False) for h in logging.getLogger().handlers):
-        from flask.logging import default_handler
+        from flask.logging import default_handler  # late, as above
 
         app.logger.removeHandler(default_handler)

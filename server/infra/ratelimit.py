@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import Flask, current_app, jsonify, request
+from flask import session as socket_session
 
 from config import Settings, parse_rate
 from server.infra.errors import error_body
@@ -168,7 +169,7 @@ class RedisStore:
     _BACKOFF_S = 5.0
 
     def __init__(self, url: str, prefix: str, logger=None):
-        import redis
+        import redis  # only when the limits are shared through Redis
 
         self._client = redis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
@@ -328,8 +329,6 @@ def _too_many(name: str, wait_s: float):
 
 def check_socket(event: str) -> dict | None:
     """The error ack when this socket's participant or address is over ``event``'s limit."""
-    from flask import session as socket_session
-
     return check(event, socket_session.get("participant_id"), client_address)
 
 

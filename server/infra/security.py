@@ -208,7 +208,7 @@ def access_log_handler():
     so Engine.IO's own origin check would only close an already open socket); writes
     access-log lines, without query strings, to the server's ``log``.
     """
-    from gevent.pywsgi import WSGIHandler
+    from gevent.pywsgi import WSGIHandler  # the real server only (gevent, patched first)
     from geventwebsocket.handler import WebSocketHandler
 
     class GoodMobHandler(WebSocketHandler):

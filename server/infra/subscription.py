@@ -35,7 +35,7 @@ class Subscription:
     """The listener of one ``RedisManager``, with the probes it is waiting for."""
 
     def __init__(self, server):
-        import redis
+        import redis  # only with a message queue (REDIS_URL)
 
         self.server = server
         self.manager = server.manager
@@ -68,7 +68,7 @@ class Subscription:
         """Publish a probe and wait up to ``timeout_s`` for this listener to receive it.
 
         Raises ``ConnectionError`` when Redis cannot be reached (not when it is slow)."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # only with a message queue (REDIS_URL)
         from redis.exceptions import TimeoutError as RedisTimeout
 
         token = f"goodmob-probe-{secrets.token_hex(8)}"
@@ -98,7 +98,7 @@ def start(app, server, wait_s: float) -> str:
     When Redis is unreachable the wait ends at once (the process then serves its own
     sockets, as it would during a Redis outage; ``/readyz`` says it is not ready) and a
     background task keeps probing until the subscription is live."""
-    from socketio.redis_manager import RedisManager
+    from socketio.redis_manager import RedisManager  # only with a message queue
 
     if not isinstance(server.manager, RedisManager) or server.manager.write_only:
         return "no Redis message queue: nothing to subscribe to"
