@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/run and scripts/test; idempotent: a second run only checks stamps.
-# Usage: source scripts/setup.sh; setup_base; [setup_postgis]
+# Usage: source scripts/setup.sh; setup_base [dev]; [setup_postgis]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,20 +55,32 @@ _pip() {
   "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
 }
 
+# setup_python [dev]: the runtime packages (requirements.txt); with "dev" also the tests',
+# benchmarks' and linters' (requirements-dev.txt, which includes requirements.txt). Each kind
+# has its stamp, a hash of every file it installs, so a change in either file is noticed.
 setup_python() {
-  local py
+  local kind="${1:-runtime}" py want
+  local files=("$ROOT/requirements.txt")
+  case "$kind" in
+    runtime) ;;
+    dev) files+=("$ROOT/requirements-dev.txt") ;;
+    *) die "setup_python: unknown kind '$kind' (runtime or dev)" ;;
+  esac
   py="$(_find_python)" || die "Python 3.11 or newer is needed (python3.11 not found)."
   if [ ! -x "$PY" ]; then
     say "creating the virtual environment in .venv"
     "$py" -m venv "$VENV" || die "python -m venv failed; on Debian: apt-get install python3-venv"
   fi
-  local want
-  want="$(_sha "$ROOT/requirements.txt")"
-  if ! _stamp_ok pip "$want"; then
-    say "installing Python packages (requirements.txt)"
+  want="$(_sha "${files[@]}")"
+  if ! _stamp_ok "pip-$kind" "$want"; then
+    local req="${files[${#files[@]} - 1]}"
+    say "installing Python packages (${req#"$ROOT/"})"
     _pip install --upgrade pip
-    _pip install -r "$ROOT/requirements.txt"
-    _stamp_set pip "$want"
+    _pip install -r "$req"
+    _stamp_set "pip-$kind" "$want"
+    if [ "$kind" = dev ]; then  # requirements-dev.txt includes requirements.txt
+      _stamp_set pip-runtime "$(_sha "$ROOT/requirements.txt")"
+    fi
   fi
 }
 
@@ -93,9 +105,10 @@ setup_npm() {
   fi
 }
 
+# setup_base [dev]: "dev" for the test command (the test tools' Python packages too).
 setup_base() {
   setup_spatialite
-  setup_python
+  setup_python "${1:-runtime}"
   setup_npm
 }
 

@@ -163,7 +163,7 @@ def playwright_instance():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        unavailable("playwright is not installed (pip install -r requirements.txt)")
+        unavailable("playwright is not installed (pip install -r requirements-dev.txt)")
     if not os.access(CHROMIUM, os.X_OK):
         unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as pw:
