@@ -1,0 +1,1 @@
+"""The API described once: request models (bodies, queries), response models, field types."""
