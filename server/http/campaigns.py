@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
-from server.domain import campaigns, follows, mobs
+from server.domain import campaigns, follows
 from server.domain.views import mob_json
 from server.http import auth
 from server.http.common import json_object, owned_campaign, owned_mob, settings
-from server.http.validate import get_int, get_number, get_str, get_time, reject_unknown
+from server.http.schemas.bodies import (
+    CampaignAddMob,
+    CampaignCreate,
+    CampaignPatch,
+    MobCopy,
+    Postpone,
+    StartNow,
+    TimeZone,
+)
+from server.http.schemas.fields import body, check_unknown, parse
 from server.infra.db import db_session
-from server.infra.errors import ApiError
 from server.infra.models import Campaign
 
 __all__ = ["blueprint"]
@@ -21,28 +29,12 @@ __all__ = ["blueprint"]
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api")
 
 
-def _campaign_changes(data: dict, partial: bool) -> dict:
-    changes: dict = {}
-    if not partial or "title" in data:
-        changes["title"] = get_str(data, "title", max_len=120)
-    if not partial or "description" in data:
-        changes["description"] = get_str(
-            data, "description", required=False, default="", max_len=5000, min_len=0
-        )
-    if not partial or "go_at" in data:
-        changes["go_at"] = get_time(data, "go_at")
-    return changes
-
-
 @blueprint.post("/campaigns")
 @auth.require_organizer
 def create_campaign():
-    data = json_object()
-    reject_unknown(data, {"title", "description", "go_at"})
+    fields = body(CampaignCreate).values()
     session = db_session()
-    campaign = campaigns.create_campaign(
-        session, g.organizer, **_campaign_changes(data, partial=False)
-    )
+    campaign = campaigns.create_campaign(session, g.organizer, **fields)
     session.commit()
     return jsonify(campaigns.campaign_json(session, campaign, g.organizer)), 201
 
@@ -71,11 +63,8 @@ def get_campaign(campaign_id: str):
 def update_campaign(campaign_id: str):
     session = db_session()
     campaign = owned_campaign(session, campaign_id)
-    data = json_object()
-    reject_unknown(data, {"title", "description", "go_at"})
-    if not data:
-        raise ApiError(400, "body_empty", "Send at least one of: description, go_at, title.")
-    campaigns.update_campaign(session, campaign, _campaign_changes(data, True), settings())
+    changes = body(CampaignPatch).changes()
+    campaigns.update_campaign(session, campaign, changes, settings())
     session.commit()
     return jsonify(campaigns.campaign_json(session, campaign, g.organizer))
 
@@ -85,11 +74,9 @@ def update_campaign(campaign_id: str):
 def add_campaign_mob(campaign_id: str):
     session = db_session()
     campaign = owned_campaign(session, campaign_id)
-    data = json_object()
-    reject_unknown(data, {"mob", "time_zone"})
-    mob = owned_mob(session, get_str(data, "mob", max_len=16))
-    time_zone = get_str(data, "time_zone", required=False, max_len=64)
-    campaigns.add_mob(session, campaign, mob, time_zone, settings())
+    adding = body(CampaignAddMob)
+    mob = owned_mob(session, adding.mob)
+    campaigns.add_mob(session, campaign, mob, adding.time_zone, settings())
     session.commit()
     return jsonify(campaigns.campaign_json(session, campaign, g.organizer)), 201
 
@@ -119,9 +106,7 @@ def publish_campaign(campaign_id: str):
 @blueprint.post("/campaigns/<campaign_id>/start-now")
 @auth.require_organizer
 def start_campaign_now(campaign_id: str):
-    data = json_object() if request.get_data(cache=True) else {}
-    reject_unknown(data, {"lead_s"})
-    lead_s = get_int(data, "lead_s", lo=1, hi=24 * 3600, required=False)
+    lead_s = body(StartNow, optional=True).lead_s
     session = db_session()
     campaign = owned_campaign(session, campaign_id)
     campaigns.start_now(session, campaign, lead_s, settings())
@@ -133,17 +118,14 @@ def start_campaign_now(campaign_id: str):
 @auth.require_organizer
 def postpone_campaign(campaign_id: str):
     data = json_object()
-    reject_unknown(data, {"go_at", "by_s"})
+    check_unknown(Postpone, data)  # unknown fields first, then the campaign, then the rest
     session = db_session()
     campaign = owned_campaign(session, campaign_id)
-    if ("go_at" in data) == ("by_s" in data):
-        raise ApiError(
-            400, "field_missing", "Send exactly one of go_at or by_s.", {"field": "go_at"}
-        )
-    if "by_s" in data:
-        go_at = campaign.go_at + timedelta(seconds=get_int(data, "by_s", lo=1, hi=7 * 24 * 3600))
+    later = parse(Postpone, data)
+    if later.by_s is not None:
+        go_at = campaign.go_at + timedelta(seconds=later.by_s)
     else:
-        go_at = get_time(data, "go_at")
+        go_at = later.go_at
     campaigns.postpone(session, campaign, go_at, settings())
     session.commit()
     return jsonify(campaigns.campaign_json(session, campaign, g.organizer))
@@ -156,29 +138,23 @@ def copy_mob(mob_id: str):
     s = settings()
     session = db_session()
     template = owned_mob(session, mob_id)
-    data = json_object()
-    reject_unknown(data, {"zone", "title", "go_at", "time_zone", "campaign", "spacing_m"})
-    if data.get("zone") is None:
-        raise ApiError(400, "field_missing", "The field 'zone' is required.", {"field": "zone"})
-    campaign_id = get_str(data, "campaign", required=False, max_len=16)
+    copy = body(MobCopy)
     mob = campaigns.copy_mob(
         session,
         g.organizer,
         template,
-        zone=mobs.parse_zone_or_error(data["zone"], s),
+        zone=copy.zone,
         settings=s,
-        title=get_str(data, "title", required=False, max_len=120),
-        go_at=get_time(data, "go_at", required=False),
-        time_zone=get_str(data, "time_zone", required=False, max_len=64),
-        campaign=campaigns.get_campaign(session, campaign_id) if campaign_id else None,
-        spacing_m=get_number(
-            data, "spacing_m", lo=s.task_spacing_min_m, hi=s.task_spacing_max_m, required=False
-        ),
+        title=copy.title,
+        go_at=copy.go_at,
+        time_zone=copy.time_zone,
+        campaign=campaigns.get_campaign(session, copy.campaign) if copy.campaign else None,
+        spacing_m=copy.spacing_m,
     )
     session.commit()
-    body = mob_json(mob, len(mob.tasks))
-    body["go_local"] = campaigns.local_time_json(mob.go_at, campaigns.time_zone_of(session, mob))
-    return jsonify(body), 201
+    answer = mob_json(mob, len(mob.tasks))
+    answer["go_local"] = campaigns.local_time_json(mob.go_at, campaigns.time_zone_of(session, mob))
+    return jsonify(answer), 201
 
 
 @blueprint.put("/mobs/<mob_id>/time-zone")
@@ -186,8 +162,6 @@ def copy_mob(mob_id: str):
 def set_time_zone(mob_id: str):
     session = db_session()
     mob = owned_mob(session, mob_id)
-    data = json_object()
-    reject_unknown(data, {"time_zone"})
-    campaigns.set_time_zone(session, mob, get_str(data, "time_zone", max_len=64))
+    campaigns.set_time_zone(session, mob, body(TimeZone).time_zone)
     session.commit()
     return jsonify(campaigns.local_time_json(mob.go_at, campaigns.time_zone_of(session, mob)))

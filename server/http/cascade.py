@@ -7,8 +7,9 @@ from flask import Blueprint, jsonify, request
 
 from server.domain import campaigns, cascade, mobs, pledges
 from server.http import auth
-from server.http.common import json_object, owned_mob, public_mob, settings
-from server.http.validate import reject_unknown
+from server.http.common import owned_mob, public_mob, settings
+from server.http.schemas.bodies import ViewBeacon
+from server.http.schemas.fields import body
 from server.infra.db import db_session
 from server.infra.errors import ApiError
 
@@ -33,9 +34,8 @@ def count_view(mob_id: str):
     """A page view beacon ``{client_id}`` (a random id the page made); no personal data kept."""
     session = db_session()
     mob = mobs.get_mob(session, mob_id)
-    data = json_object()
-    reject_unknown(data, {"client_id"})
-    counted = cascade.count_view(session, mob, data.get("client_id"), settings())
+    beacon = body(ViewBeacon)  # client_id is checked by count_view
+    counted = cascade.count_view(session, mob, beacon.client_id, settings())
     session.commit()
     return jsonify({"counted": counted})
 

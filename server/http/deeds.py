@@ -11,9 +11,10 @@ from server.domain import participants, ports
 from server.domain.views import iso
 from server.http import auth
 from server.http.common import owned_mob
-from server.http.validate import get_str, json_body, reject_unknown
+from server.http.schemas.bodies import Review
+from server.http.schemas.fields import body
+from server.http.schemas.queries import DeedsQuery, parse_query
 from server.infra.db import db_session
-from server.infra.errors import ApiError
 from server.infra.models import Deed
 
 __all__ = ["blueprint"]
@@ -41,15 +42,8 @@ def list_deeds(mob_id: str):
     session = db_session()
     mob = owned_mob(session, mob_id)
     query = select(Deed).where(Deed.mob_pk == mob.pk).order_by(Deed.id)
-    status = request.args.get("status")
+    status = parse_query(DeedsQuery, request.args).status
     if status is not None:
-        if status not in ("accepted", "flagged", "approved", "rejected"):
-            raise ApiError(
-                400,
-                "param_out_of_range",
-                "status must be accepted, flagged, approved or rejected.",
-                {"param": "status"},
-            )
         query = query.where(Deed.status == status)
     return jsonify({"deeds": [_deed_json(d) for d in session.scalars(query)]})
 
@@ -59,9 +53,7 @@ def list_deeds(mob_id: str):
 def review_deed(mob_id: str, deed_id: int):
     session = db_session()
     mob = owned_mob(session, mob_id)
-    data = json_body(request)
-    reject_unknown(data, {"verdict"})
-    verdict = get_str(data, "verdict", max_len=10)
+    verdict = body(Review).verdict
     deed = participants.review_deed(session, mob, deed_id, verdict, datetime.now(UTC))
     session.commit()
     notifier = ports.notifier()

@@ -1,10 +1,11 @@
-"""``GET /api/openapi.json``: the OpenAPI document of the REST API (``openapi_doc``)."""
+"""``GET /api/openapi.json``: the OpenAPI document of the REST API, generated from the route
+table and the models (``server.http.openapi_gen``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
-from server.http.openapi_doc import openapi_document
+from server.http.openapi_gen import openapi_document
 
 __all__ = ["blueprint"]
 
@@ -13,4 +14,4 @@ blueprint = Blueprint("openapi", __name__, url_prefix="/api")
 
 @blueprint.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app))

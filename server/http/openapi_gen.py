@@ -10,43 +10,23 @@ Every ``/api/`` route must be documented and every documented operation must be 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from config import Settings
+from server.http.routes_doc import INFO, ROUTES, Op, Reply
+from server.http.schemas.bodies import REQUEST_MODELS
 from server.http.schemas.fields import schema_settings
+from server.http.schemas.queries import QUERY_MODELS
+from server.http.schemas.responses import RESPONSE_MODELS
+from server.infra.ratelimit import HTTP_LIMITS
 
-__all__ = ["Op", "Reply", "openapi_document", "build_document", "operations"]
+__all__ = ["openapi_document", "build_document", "operations"]
 
 _REF = "#/components/schemas/{model}"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One documented answer: a model (or an inline JSON schema, or nothing) and its text."""
-
-    description: str
-    model: type[BaseModel] | dict | None = None
-    media: str = "application/json"
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation: ``responses`` maps a status to a ``Reply`` (or a ``str``: an error
-    answer with that description). ``auth`` names the bearer token it takes, if any."""
-
-    summary: str
-    responses: dict[int, Reply | str]
-    auth: str | None = None
-    body: type[BaseModel] | None = None
-    body_required: bool = True
-    query: type[BaseModel] | None = None
-    description: str | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 class _Generator(GenerateJsonSchema):
@@ -196,8 +176,6 @@ def _too_many(limit: str, settings: Settings, per_account: bool) -> dict:
 
 
 def _rate_limit(method: str, path: str, endpoint: str) -> str | None:
-    from server.ratelimit import HTTP_LIMITS
-
     if method == "GET" and path.startswith("/api/"):
         return "read"
     if method == "POST":
@@ -245,10 +223,6 @@ def operations(routes: dict[str, Op]) -> list[tuple[str, str]]:
 
 def build_document(rules, settings: Settings, routes: dict[str, Op], info: dict) -> dict:
     """The document of ``rules`` (``(rule, methods, endpoint)``) documented by ``routes``."""
-    from server.http.schemas.bodies import REQUEST_MODELS
-    from server.http.schemas.queries import QUERY_MODELS
-    from server.http.schemas.responses import RESPONSE_MODELS
-
     models = list(RESPONSE_MODELS) + list(REQUEST_MODELS) + list(QUERY_MODELS)
     schemas = _schemas(models, settings)
     paths: dict = {}
@@ -293,8 +267,6 @@ def openapi_document(app: Flask) -> dict:
     """The app's document, made once per app (its routes and settings do not change)."""
     doc = app.extensions.get(_EXTENSION)
     if doc is None:
-        from server.http.routes_doc import INFO, ROUTES
-
         rules = [(r.rule, tuple(r.methods or ()), r.endpoint) for r in app.url_map.iter_rules()]
         doc = build_document(rules, app.config["SETTINGS"], ROUTES, INFO)
         app.extensions[_EXTENSION] = doc

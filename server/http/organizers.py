@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
 from server.domain import accounts
 from server.domain.views import mob_json
 from server.http import auth
 from server.http.common import settings, task_count
-from server.http.validate import get_str, json_body, reject_unknown
+from server.http.schemas.bodies import LogIn, SignUp
+from server.http.schemas.fields import body
 from server.infra import ratelimit
 from server.infra.db import db_session
-from server.infra.errors import ApiError
 from server.infra.models import Mob
 
 __all__ = ["blueprint"]
@@ -31,47 +31,25 @@ def _session_body(session, organizer) -> dict:
 
 @blueprint.post("/organizers")
 def create_organizer():
-    data = json_body(request)
-    reject_unknown(data, {"email", "password", "name"})
-    email = get_str(data, "email", max_len=254)
-    password = data.get("password")
-    if password is None:
-        raise ApiError(
-            400, "field_missing", "The field 'password' is required.", {"field": "password"}
-        )
-    if not isinstance(password, str) or len(password) > 200:
-        raise ApiError(
-            400,
-            "field_wrong_type",
-            "The password must be a string of at most 200 characters.",
-            {"field": "password"},
-        )
-    name = get_str(data, "name", max_len=80)
+    new = body(SignUp)
     session = db_session()
-    organizer = accounts.sign_up(session, email, password, name)
-    body = _session_body(session, organizer)
+    organizer = accounts.sign_up(session, new.email, new.password, new.name)
+    answer = _session_body(session, organizer)
     session.commit()
-    return jsonify(body), 201
+    return jsonify(answer), 201
 
 
 @blueprint.post("/sessions")
 def create_session():
-    data = json_body(request)
-    reject_unknown(data, {"email", "password"})
-    email = get_str(data, "email", max_len=254)
-    password = data.get("password")
-    if not isinstance(password, str):
-        raise ApiError(
-            400, "field_missing", "The field 'password' is required.", {"field": "password"}
-        )
-    refused = ratelimit.check_log_in(email)  # per account, before any password work
+    credentials = body(LogIn)
+    refused = ratelimit.check_log_in(credentials.email)  # per account, before password work
     if refused is not None:
         return refused
     session = db_session()
-    organizer = accounts.log_in(session, email, password)
-    body = _session_body(session, organizer)
+    organizer = accounts.log_in(session, credentials.email, credentials.password)
+    answer = _session_body(session, organizer)
     session.commit()
-    return jsonify(body), 201
+    return jsonify(answer), 201
 
 
 @blueprint.delete("/sessions/current")

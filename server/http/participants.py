@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from server.domain import mobs, participants
 from server.domain.views import mob_json
 from server.http.common import settings
-from server.http.validate import get_str, json_body, reject_unknown
+from server.http.schemas.bodies import JoinMob
+from server.http.schemas.fields import body
 from server.infra.db import db_session
 
 __all__ = ["blueprint"]
@@ -19,17 +20,11 @@ blueprint = Blueprint("participants", __name__, url_prefix="/api")
 def join_mob(mob_id: str):
     session = db_session()
     mob = mobs.get_mob(session, mob_id)
-    data = json_body(request) if request.get_data(cache=True) else {}
-    reject_unknown(data, {"nickname", "ref"})
-    participant = participants.join_mob(
-        session,
-        mob,
-        nickname=get_str(data, "nickname", required=False, max_len=100),
-        ref=get_str(data, "ref", required=False, max_len=16),
-    )
+    joining = body(JoinMob, optional=True)
+    participant = participants.join_mob(session, mob, nickname=joining.nickname, ref=joining.ref)
     session.commit()
     token = participants.issue_token(participant, mob, current_app.config["SECRET_KEY"])
-    body = {
+    answer = {
         "participant": {
             "id": participant.id,
             "nickname": participant.nickname,
@@ -40,4 +35,4 @@ def join_mob(mob_id: str):
         "share_url": f"/m/{mob.id}?ref={participant.ref_code}",
         "mob": mob_json(mob),
     }
-    return jsonify(body), 201
+    return jsonify(answer), 201

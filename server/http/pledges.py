@@ -7,7 +7,9 @@ from flask import Blueprint, jsonify
 from server.domain import pledges, summary
 from server.http import auth
 from server.http.common import download, json_object, owned_mob, public_mob
-from server.http.validate import get_str, reject_unknown
+from server.http.schemas.bodies import PledgeCreate
+from server.http.schemas.fields import check_unknown
+from server.http.validate import get_str
 from server.infra.db import db_session
 
 __all__ = ["blueprint"]
@@ -20,18 +22,7 @@ def create_pledge():
     """A pledge; without a sponsor token a new sponsor is made (``sponsor_name`` required)."""
     session = db_session()
     data = json_object()
-    reject_unknown(
-        data,
-        {
-            "mob",
-            "campaign",
-            "amount_minor",
-            "currency",
-            "cap_minor",
-            "threshold_deeds",
-            "sponsor_name",
-        },
-    )
+    check_unknown(PledgeCreate, data)  # the fields: server.domain.pledges.create_pledge
     token = auth.bearer_token()
     if token is not None:
         sponsor = pledges.sponsor_from_token(session, token)

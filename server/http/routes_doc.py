@@ -9,12 +9,40 @@ A new route: add its entry; its body and answers are models in ``server.http.sch
 
 from __future__ import annotations
 
-from server.http.openapi_gen import Op, Reply
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
 from server.http.schemas import bodies as b
 from server.http.schemas import queries as q
 from server.http.schemas import responses as r
 
-__all__ = ["INFO", "ROUTES"]
+__all__ = ["INFO", "ROUTES", "Op", "Reply"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer: a model (or an inline JSON schema, or nothing) and its text."""
+
+    description: str
+    model: type[BaseModel] | dict | None = None
+    media: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: ``responses`` maps a status to a ``Reply`` (or a ``str``: an error
+    answer with that description). ``auth`` names the bearer token it takes, if any."""
+
+    summary: str
+    responses: dict[int, Reply | str]
+    auth: str | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
 
 INFO = {
     "title": "Good Mob API",

@@ -9,8 +9,8 @@ from flask import Blueprint, jsonify, request
 from server.domain import mobs, summary
 from server.http import auth
 from server.http.common import download, owned_mob
+from server.http.schemas.queries import SummaryTableQuery, parse_query
 from server.infra.db import db_session
-from server.infra.errors import ApiError
 
 __all__ = ["blueprint"]
 
@@ -39,14 +39,7 @@ def summary_geojson(mob_id: str):
 def summary_csv(mob_id: str):
     session = db_session()
     mob = owned_mob(session, mob_id)
-    table = request.args.get("table", "tasks")
-    if table not in summary.CSV_TABLES:
-        raise ApiError(
-            400,
-            "param_out_of_range",
-            f"table must be one of {', '.join(summary.CSV_TABLES)}.",
-            {"param": "table"},
-        )
+    table = parse_query(SummaryTableQuery, request.args).table
     body = summary.export_csv(session, mob, table)
     return download(body, "text/csv", f"goodmob-{mob.id}-{table}.csv")
 

@@ -6,6 +6,7 @@ item 3), limits read from the settings, the 429 answers listed."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +23,6 @@ S = load_settings(env="test")
 
 def _rules_of(doc: dict) -> list[tuple[str, tuple, str]]:
     """The route table the before-document describes, as (rule, methods, endpoint)."""
-    import re
-
     rules = []
     converters = {"task_id", "deed_id", "follow_id", "pledge_id"}
     for path, item in doc["paths"].items():
@@ -86,7 +85,7 @@ def test_rate_limited_answers_are_listed(doc):
             assert "RATE_LIMIT_READ_ADDR" in answer["description"], path
             assert answer["headers"]["Retry-After"]["required"] is True
     doc_with_endpoints = build_document(
-        [("/api/mobs/<mob_id>/participants", ("POST",), "api.join_mob")]
+        [("/api/mobs/<mob_id>/participants", ("POST",), "participants.join_mob")]
         + [r for r in _rules_of(BEFORE) if r[0] != "/api/mobs/<mob_id>/participants"],
         S,
         ROUTES,

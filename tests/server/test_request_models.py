@@ -1,10 +1,11 @@
 """The request models (server/http/schemas) refuse every bad body with the error the
 hand-written parsing gave: the same status, code, message and ``where`` (issue 18 item 3).
 
-``LEGACY`` keeps the handlers' parsing as it was before the models (server/api.py,
-server/growth.py at 0bd7ba6), call for call, as the oracle: hypothesis throws bodies made of
-each route's fields, unknown ones and awkward values (null, blanks, long strings, floats,
-booleans, nested objects) at both and compares the first error, or the parsed values.
+The ``legacy_*`` functions keep the handlers' parsing as it was before the models
+(server/http/*.py at eb7f3fc, server/api.py and server/growth.py before), call for call, as
+the oracle: hypothesis throws bodies made of each route's fields, unknown ones and awkward
+values (null, blanks, long strings, floats, booleans, nested objects) at both and compares
+the first error (status, code, message, where), or the parsed values.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import load_settings
-from server import mobs
-from server.errors import ApiError
+from server.domain import mobs
 from server.http.schemas import bodies as b
 from server.http.schemas import queries as q
 from server.http.schemas.fields import parse
 from server.http.schemas.queries import parse_query
-from server.validate import (
+from server.http.validate import (
     get_bool,
     get_int,
     get_number,
@@ -31,6 +31,7 @@ from server.validate import (
     query_number,
     reject_unknown,
 )
+from server.infra.errors import ApiError
 from tests.factories import PARK
 
 S = load_settings(env="test")

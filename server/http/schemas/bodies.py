@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from server import validate
-from server.errors import ApiError
+from server.domain import follows, mobs, pledges
+from server.http import validate
 from server.http.schemas.fields import (
     Bool,
     Choice,
@@ -24,6 +24,7 @@ from server.http.schemas.fields import (
     Text,
     Time,
 )
+from server.infra.errors import ApiError
 
 __all__ = [
     "SignUp",
@@ -56,6 +57,10 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
+    def values(self) -> dict:
+        """Every field with its parsed value (or its default)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
     def changes(self) -> dict:
         """The fields the client sent (a PATCH), with their parsed values."""
         return {name: getattr(self, name) for name in self.model_fields_set}
@@ -77,8 +82,6 @@ _GO_AT = "ISO 8601 with a UTC offset, in the future."
 
 
 def _zone_check(value, name, settings):
-    from server import mobs
-
     if value is None:
         raise ApiError(400, "field_missing", f"The field {name!r} is required.", {"field": name})
     return mobs.parse_zone_or_error(value, settings)
@@ -175,8 +178,8 @@ class Postpone(Body):
         json_schema_extra={"oneOf": [{"required": ["go_at"]}, {"required": ["by_s"]}]}
     )
 
-    go_at: Time(default=None) = None
-    by_s: Int(1, 7 * 24 * 3600, default=None) = None
+    go_at: Time() = None  # the one sent is required: null is missing
+    by_s: Int(1, 7 * 24 * 3600) = None
 
     @model_validator(mode="before")
     @classmethod
@@ -298,11 +301,9 @@ class FollowOrganizer(Body):
 
 
 def _place_radius(settings) -> dict:
-    from server.follows import PLACE_RADIUS_MIN_M
-
     return {
         "type": "number",
-        "minimum": PLACE_RADIUS_MIN_M,
+        "minimum": follows.PLACE_RADIUS_MIN_M,
         "maximum": settings.nearby_max_radius_m,
     }
 
@@ -318,7 +319,7 @@ class FollowPlace(Body):
 class FollowCreate(
     RootModel[Annotated[FollowOrganizer | FollowPlace, Field(discriminator="type")]]
 ):
-    # checked by server.follows.add_follow
+    # checked by server.domain.follows.add_follow
     pass
 
 
@@ -328,7 +329,7 @@ class PushKeys(Body):
 
 
 class PushSubscription(Body):
-    # checked by server.follows.set_push_subscription
+    # checked by server.domain.follows.set_push_subscription
 
     endpoint: Text(1024, fmt="uri")
     keys: PushKeys
@@ -337,8 +338,6 @@ class PushSubscription(Body):
 
 def _pledge_limit(name: str, description: str | None = None):
     def schema(settings) -> dict:
-        from server import pledges
-
         out = {"type": "integer", "minimum": 1, "maximum": getattr(pledges, name)}
         if description:
             out["description"] = description
@@ -348,7 +347,7 @@ def _pledge_limit(name: str, description: str | None = None):
 
 
 class PledgeCreate(Body):
-    # checked by server.pledges.create_pledge (exactly one of mob or campaign)
+    # checked by server.domain.pledges.create_pledge (exactly one of mob or campaign)
 
     mob: Text(16, default=None) = None
     campaign: Text(16, default=None) = None

@@ -1,5 +1,5 @@
 """Field types of the request models: each checks one JSON value exactly as the hand-written
-parsing did (``server.validate``: the same code, message and ``where``), and describes itself
+parsing did (``server.http.validate``: the same code, message and ``where``), and describes itself
 in the OpenAPI document with its limits read from the settings.
 
 A model field is ``name: Text(120)`` (required: absent or null → ``field_missing``) or
@@ -17,12 +17,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError, core_schema
 
 from config import Settings
-from server import validate
-from server.errors import ApiError
+from server.http import validate
+from server.infra.errors import ApiError
 
 __all__ = [
     "REQUIRED",
@@ -38,6 +39,7 @@ __all__ = [
     "Raw",
     "Param",
     "parse",
+    "body",
     "check_unknown",
     "schema_settings",
     "current_settings",
@@ -75,8 +77,6 @@ def _value(limit, settings: Settings):
 def current_settings() -> Settings:
     settings = _schema_settings.get()
     if settings is None:
-        from flask import current_app
-
         settings = current_app.config["SETTINGS"]
     return settings
 
@@ -327,6 +327,15 @@ def parse(
         return model.model_validate(data, context={"settings": settings or current_settings()})
     except ValidationError as exc:
         raise _first_error(model, exc) from None
+
+
+def body(model: type[M], *, also: set[str] = frozenset(), optional: bool = False) -> M:
+    """The request's JSON body as ``model`` (``json_body``'s errors for a body that is not a
+    JSON object: syntax error with its line and column, nesting, size); ``optional``: an
+    empty body is ``{}``."""
+    if optional and not request.get_data(cache=True):
+        return parse(model, {}, also=also)
+    return parse(model, validate.json_body(request), also=also)
 
 
 def _first_error(model: type[BaseModel], exc: ValidationError) -> ApiError:

@@ -6,8 +6,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from config import Settings
-from server.errors import ApiError
+from server.domain.summary import CSV_TABLES
 from server.http.schemas.fields import Param, Raw, Setting, current_settings
+from server.infra.errors import ApiError
 
 __all__ = [
     "NearbyQuery",
@@ -42,22 +43,40 @@ class EventsQuery(Query):
 DEED_STATUSES = ("accepted", "flagged", "approved", "rejected")
 
 
+def _deed_status(value, name, settings):
+    if value is not None and value not in DEED_STATUSES:
+        raise ApiError(
+            400,
+            "param_out_of_range",
+            "status must be accepted, flagged, approved or rejected.",
+            {"param": name},
+        )
+    return value
+
+
 class DeedsQuery(Query):
-    status: Raw({"enum": list(DEED_STATUSES)}) = None
+    status: Raw({"enum": list(DEED_STATUSES)}, _deed_status) = None
 
 
 class RefQuery(Query):
     ref: Raw({"type": "string", "description": "your own referral code: adds `you`"}) = None
 
 
-def _tables(settings) -> dict:
-    from server.summary import CSV_TABLES
-
-    return {"enum": list(CSV_TABLES)}
+def _table(value, name, settings):
+    if value is None:
+        return "tasks"
+    if value not in CSV_TABLES:
+        raise ApiError(
+            400,
+            "param_out_of_range",
+            f"table must be one of {', '.join(CSV_TABLES)}.",
+            {"param": name},
+        )
+    return value
 
 
 class SummaryTableQuery(Query):
-    table: Raw(_tables) = None
+    table: Raw(lambda s: {"enum": list(CSV_TABLES), "default": "tasks"}, _table) = None
 
 
 QUERY_MODELS: tuple[type[BaseModel], ...] = (
