@@ -20,7 +20,7 @@ from server.http.schemas.bodies import (
     StartNow,
     TimeZone,
 )
-from server.http.schemas.fields import body, check_unknown, parse
+from server.http.schemas.fields import body, check_field, check_unknown, parse
 from server.infra.db import db_session
 from server.infra.models import Campaign
 
@@ -74,9 +74,11 @@ def update_campaign(campaign_id: str):
 def add_campaign_mob(campaign_id: str):
     session = db_session()
     campaign = owned_campaign(session, campaign_id)
-    adding = body(CampaignAddMob)
-    mob = owned_mob(session, adding.mob)
-    campaigns.add_mob(session, campaign, mob, adding.time_zone, settings())
+    data = json_object()
+    check_unknown(CampaignAddMob, data)
+    mob = owned_mob(session, check_field(CampaignAddMob, data, "mob"))  # before time_zone
+    time_zone = check_field(CampaignAddMob, data, "time_zone")
+    campaigns.add_mob(session, campaign, mob, time_zone, settings())
     session.commit()
     return jsonify(campaigns.campaign_json(session, campaign, g.organizer)), 201
 
@@ -138,7 +140,12 @@ def copy_mob(mob_id: str):
     s = settings()
     session = db_session()
     template = owned_mob(session, mob_id)
-    copy = body(MobCopy)
+    data = json_object()
+    check_unknown(MobCopy, data)
+    # every field but spacing_m, then the campaign (404), then spacing_m: the old order
+    copy = parse(MobCopy, {k: v for k, v in data.items() if k != "spacing_m"})
+    campaign = campaigns.get_campaign(session, copy.campaign) if copy.campaign else None
+    spacing_m = check_field(MobCopy, data, "spacing_m")
     mob = campaigns.copy_mob(
         session,
         g.organizer,
@@ -148,8 +155,8 @@ def copy_mob(mob_id: str):
         title=copy.title,
         go_at=copy.go_at,
         time_zone=copy.time_zone,
-        campaign=campaigns.get_campaign(session, copy.campaign) if copy.campaign else None,
-        spacing_m=copy.spacing_m,
+        campaign=campaign,
+        spacing_m=spacing_m,
     )
     session.commit()
     answer = mob_json(mob, len(mob.tasks))

@@ -20,7 +20,7 @@ from config import load_settings
 from server.domain import mobs
 from server.http.schemas import bodies as b
 from server.http.schemas import queries as q
-from server.http.schemas.fields import parse
+from server.http.schemas.fields import check_field, check_unknown, parse
 from server.http.schemas.queries import parse_query
 from server.http.validate import (
     get_bool,
@@ -253,9 +253,16 @@ def legacy_campaign_patch(data):
     return _campaign_changes(data, True)
 
 
+def _lookup(public_id):
+    """The database lookup between two fields: "zzzzzzzz" is no such thing (404)."""
+    if public_id == "zzzzzzzz":
+        raise ApiError(404, "mob_not_found", "No such mob.")
+    return public_id
+
+
 def legacy_campaign_add_mob(data):
     reject_unknown(data, {"mob", "time_zone"})
-    mob = get_str(data, "mob", max_len=16)
+    mob = _lookup(get_str(data, "mob", max_len=16))
     time_zone = get_str(data, "time_zone", required=False, max_len=64)
     return {"mob": mob, "time_zone": time_zone}
 
@@ -267,11 +274,11 @@ def legacy_copy(data):
         raise ApiError(400, "field_missing", "The field 'zone' is required.", {"field": "zone"})
     campaign_id = get_str(data, "campaign", required=False, max_len=16)
     return dict(
-        campaign=campaign_id,
         zone=mobs.parse_zone_or_error(data["zone"], s),
         title=get_str(data, "title", required=False, max_len=120),
         go_at=get_time(data, "go_at", required=False),
         time_zone=get_str(data, "time_zone", required=False, max_len=64),
+        campaign=_lookup(campaign_id) if campaign_id else None,
         spacing_m=get_number(
             data, "spacing_m", lo=s.task_spacing_min_m, hi=s.task_spacing_max_m, required=False
         ),
@@ -301,6 +308,25 @@ def _set(model):
     return run
 
 
+def _add_mob(data):  # as server/http/campaigns.py: the mob is looked up before time_zone
+    check_unknown(b.CampaignAddMob, data)
+    mob = _lookup(check_field(b.CampaignAddMob, data, "mob", S))
+    return {"mob": mob, "time_zone": check_field(b.CampaignAddMob, data, "time_zone", S)}
+
+
+def _copy(data):  # as server/http/campaigns.py: the campaign is looked up before spacing_m
+    check_unknown(b.MobCopy, data)
+    copy = parse(b.MobCopy, {k: v for k, v in data.items() if k != "spacing_m"}, S)
+    return dict(
+        zone=copy.zone,
+        title=copy.title,
+        go_at=copy.go_at,
+        time_zone=copy.time_zone,
+        campaign=_lookup(copy.campaign) if copy.campaign else None,
+        spacing_m=check_field(b.MobCopy, data, "spacing_m", S),
+    )
+
+
 def _postpone(data):
     m = parse(b.Postpone, data, S, also={"mob"})
     return {"by_s": m.by_s} if m.by_s is not None else {"go_at": m.go_at}
@@ -321,8 +347,8 @@ CASES = {
     "Review": (b.Review, legacy_review, _all(b.Review)),
     "CampaignCreate": (b.CampaignCreate, legacy_campaign_create, _all(b.CampaignCreate)),
     "CampaignPatch": (b.CampaignPatch, legacy_campaign_patch, _set(b.CampaignPatch)),
-    "CampaignAddMob": (b.CampaignAddMob, legacy_campaign_add_mob, _all(b.CampaignAddMob)),
-    "MobCopy": (b.MobCopy, legacy_copy, _all(b.MobCopy)),
+    "CampaignAddMob": (b.CampaignAddMob, legacy_campaign_add_mob, _add_mob),
+    "MobCopy": (b.MobCopy, legacy_copy, _copy),
     "TimeZone": (b.TimeZone, legacy_time_zone, _all(b.TimeZone)),
 }
 
@@ -374,6 +400,7 @@ _AWKWARD = [
     "Litter",
     "-bad",
     "a" * 16,
+    "zzzzzzzz",
     "a" * 17,
     "a" * 41,
     "a" * 64,
