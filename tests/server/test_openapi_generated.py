@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from config import load_settings
 from server.http.openapi_gen import build_document
 from server.http.routes_doc import INFO, ROUTES
+from server.http.schemas import bodies as b
 
 BEFORE = json.loads((Path(__file__).parent / "data" / "openapi_before.json").read_text())
 S = load_settings(env="test")
@@ -100,3 +101,32 @@ def test_an_undocumented_route_is_refused():
         build_document(_rules_of(BEFORE) + [("/api/new", ("GET",), "x")], S, ROUTES, INFO)
     with pytest.raises(RuntimeError, match="not routes"):
         build_document(_rules_of(BEFORE)[1:], S, ROUTES, INFO)
+
+
+# The bodies the domain still checks field by field (follows, push subscriptions, pledges):
+# their models must name exactly the fields the server accepts, or the document drifts.
+_DOMAIN_CHECKED = [
+    ("POST", "/api/followers/me/follows", {"type": "organizer"}, b.FollowOrganizer, "follower"),
+    ("POST", "/api/followers/me/follows", {"type": "place"}, b.FollowPlace, "follower"),
+    ("PUT", "/api/followers/me/push-subscription", {}, b.PushSubscription, "follower"),
+    ("POST", "/api/pledges", {}, b.PledgeCreate, None),
+]
+
+
+@pytest.mark.parametrize("method, url, base, model, token", _DOMAIN_CHECKED)
+def test_domain_checked_bodies_accept_the_fields_of_their_models(
+    client, method, url, base, model, token
+):
+    headers = {}
+    if token == "follower":
+        r = client.post("/api/followers")
+        headers = {"Authorization": f"Bearer {r.get_json()['follower_token']}"}
+    r = client.open(url, method=method, json={**base, "zzz_unknown": 1}, headers=headers)
+    error = r.get_json()["error"]
+    assert (r.status_code, error["code"], error["where"]) == (
+        400,
+        "field_unknown",
+        {"field": "zzz_unknown"},
+    )
+    allowed = error["message"].split("allowed fields are ", 1)[1].rstrip(".").split(", ")
+    assert set(allowed) == set(model.model_fields), model.__name__
