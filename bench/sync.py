@@ -31,6 +31,12 @@ per direction. Then:
    it fired locally and when the server's ``phase: action`` push reached it after its
    simulated downlink delay (fire-on-receipt).
 
+Probe phones (``--probe-phones``, 100): that many of each case's phones run in a Node process
+of their own at a higher CPU priority, so their timers run when due, as on a phone with its
+own CPU; their local firing is the phone's figure. The crowd shares the two cores with the
+servers, and at T its thousands of timers fall due at once while the server sends the GO push:
+its local firing (reported beside it) includes the harness's own lateness.
+
 Reported: p50/p99/max of |fire − T| for both, the fan-out (when the GO push reached the last
 phone), missing phones (never fired / never got the push), join and connect rates, memory
 per connection. ``fanout`` repeats the one-process case without the added delays and sends
@@ -407,6 +413,14 @@ class LoadMeter:
 # --- the Node phone processes ----------------------------------------------------------------
 
 
+PROBE_NICE = -10
+
+
+def _raise_priority() -> None:  # in the child, before exec
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, PROBE_NICE)
+
+
 class Fleet:
     """Node processes of simulated phones; their JSON lines arrive on one queue."""
 
@@ -424,6 +438,7 @@ class Fleet:
                 stderr=err,
                 text=True,
                 bufsize=1,
+                preexec_fn=_raise_priority if cfg.get("probe") else None,
             )
             proc._err = err
             self.procs.append(proc)
@@ -554,6 +569,12 @@ class Options:
     # Few enough phones per Node process that its own timer lateness stays well under the
     # target (1,250 per process gave fireAt lateness p99 24 ms at 5,000 phones; issue 16).
     phones_per_process: int = 500
+    # Probe phones: this many of each case's phones run in a Node process of their own at a
+    # higher CPU priority (nice PROBE_NICE), so that their timers fire when due, as on a phone
+    # that has its own CPU, while the crowd shares two cores with the servers and each other.
+    # They are ordinary phones otherwise (same joins, clock, delays, server); their local
+    # firing is the phone's figure, the crowd's is reported beside it.
+    probe_phones: int = 100
     # The phones' first bursts spread so each server process sees about this many
     # time_sync/s while they start (phones arriving over time, not all in one second).
     burst_rate: float = 1500.0
@@ -623,12 +644,15 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
         spread_s = case.phones * burst / (opt.burst_rate * case.servers)
         if case.late:
             spread_s = 2.0
-        n_proc = max(1, math.ceil(case.phones / opt.phones_per_process))
-        per = math.ceil(case.phones / n_proc)
+        probes = opt.probe_phones if case.phones >= 4 * opt.probe_phones else 0
+        crowd = case.phones - probes
+        n_proc = max(1, math.ceil(crowd / opt.phones_per_process))
+        per = math.ceil(crowd / n_proc)
+        slots = [(k * per, min(per, crowd - k * per)) for k in range(n_proc)]
+        if probes:
+            slots.append((crowd, probes))
         configs = []
-        for k in range(n_proc):
-            first = k * per
-            count = min(per, case.phones - first)
+        for k, (first, count) in enumerate(slots):
             configs.append(
                 {
                     "mode": "bench",
@@ -644,10 +668,15 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
                     "clock": opt.clock,
                     "join_concurrency": opt.join_concurrency,
                     "connect_concurrency": max(4, opt.connect_concurrency // n_proc),
+                    "probe": bool(probes) and k == n_proc,
                     **opt.extra,
                 }
             )
         fleet = Fleet(configs, log_dir)
+        probe_nice = None
+        if probes:
+            probe_nice = os.getpriority(os.PRIO_PROCESS, fleet.procs[-1].pid)
+            progress(f"{probes} probe phones in their own Node process at nice {probe_nice}")
 
         def show(t):
             progress(
@@ -733,7 +762,11 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
         cpu["prompts"] = _cpu(servers) - mark
         fleet.send({"cmd": "report"})
         results = fleet.collect("result", 120)
-        phones = [p for r in results for p in r["phones"]]
+        phones = [
+            {**p, "probe": bool(probes) and r["process"] == n_proc}
+            for r in results
+            for p in r["phones"]
+        ]
         our_cpu = (
             _cpu(servers)
             + sum(_pid_cpu_s(p.pid) for p in fleet.procs)
@@ -774,6 +807,8 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
                 "direct_writes": case.direct_writes,
                 "gc_ms": gc_ms,
                 "load": load,
+                "probes": probes,
+                "probe_nice": probe_nice,
             },
         )
     finally:
@@ -803,7 +838,8 @@ def _throttled(fn, every_s: float = 5.0):
 def summarize(case: Case, phones: list[dict], go_ms: float, prompts: list[dict], extra) -> dict:
     fired = [p for p in phones if p["fire"] is not None]
     wrong_target = sum(1 for p in fired if p["fireTarget"] != go_ms)
-    local = [p["fire"] - go_ms for p in fired]
+    # Local firing of the crowd (every phone but the probes, which are reported apart).
+    local = [p["fire"] - go_ms for p in fired if not p.get("probe")]
     recv = [p["recv"] - go_ms for p in phones if p["recv"] is not None]
     arrived = [p["arr"] - go_ms for p in phones if p["arr"] is not None]
     handled = [p["recv"] - go_ms for p in phones if p["recv"] is not None]
@@ -834,6 +870,13 @@ def summarize(case: Case, phones: list[dict], go_ms: float, prompts: list[dict],
         **extra,
     }
     out["ratio"] = out["receipt"]["p99"] / out["local"]["p99"] if local else math.nan
+    # The probe phones (their own process at a higher priority): the phone's own figure.
+    pf = [p for p in fired if p.get("probe")]
+    if pf:
+        out["probe_local"] = _stats([p["fire"] - go_ms for p in pf])
+        out["probe_estimate"] = _stats([p["est"] for p in pf if p["est"] is not None])
+        out["probe_lateness"] = _stats([p["late"] for p in pf if p["late"] is not None])
+        out["probe_ratio"] = out["receipt"]["p99"] / out["probe_local"]["p99"]
     if prompts:
         lat_all, last_per_prompt, first_per_prompt, spread = [], [], [], []
         for body in prompts:
@@ -921,17 +964,31 @@ def markdown(runs: list[dict], opt: Options, argv: list[str]) -> str:
         "phone, ms after T: in its process (before the simulated delay) / handled (after it). "
         "Missing = phones that never fired locally / never got the GO push.",
         "",
-        "| case | server processes | phones | local p50 / p99 / max ms | receipt p50 / p99 / "
-        "max ms | receipt p99 ÷ local p99 | fan-out to the last phone ms | missing local / "
-        "receipt | connect /s | server KiB per phone |",
-        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
+        "**The phone and the harness.** A phone fires GO on its own CPU; here thousands of "
+        "simulated phones share two cores with the servers, and at T their timers all fall due "
+        "at once while the server sends the GO push, so the crowd's timers fire late by "
+        "however long the machine takes to run them all (`timer lateness` below). To measure "
+        "the phone, "
+        f"{opt.probe_phones} of each case's phones (cases of ≥ {4 * opt.probe_phones} phones) "
+        f"are probes: ordinary phones in a Node process of their own at nice {PROBE_NICE}, so "
+        "their timers run when due, as on a phone with its own CPU. **Local (phone)** is "
+        "theirs; **local (crowd)** is every other phone's, on the shared cores.",
+        "",
+        "| case | server processes | phones | local (phone) p50 / p99 / max ms | local (crowd) "
+        "p50 / p99 / max ms | receipt p50 / p99 / max ms | receipt p99 ÷ local p99 (phone / "
+        "crowd) | fan-out to the last phone ms | missing local / receipt | connect /s "
+        "| server KiB per phone |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         lo, rc = r["local"], r["receipt"]
+        pl = r.get("probe_local", _stats([]))
         lines.append(
-            f"| {r['case']} | {r['servers']} | {r['phones']:,} | {_f(lo['p50'])} / "
+            f"| {r['case']} | {r['servers']} | {r['phones']:,} | {_f(pl['p50'])} / "
+            f"{_f(pl['p99'])} / {_f(pl['max'])} | {_f(lo['p50'])} / "
             f"{_f(lo['p99'])} / {_f(lo['max'])} | {_f(rc['p50'], 0)} / {_f(rc['p99'], 0)} / "
-            f"{_f(rc['max'], 0)} | {_f(r['ratio'])}× | {_fanout(r)} | {r['missing_local']} / "
+            f"{_f(rc['max'], 0)} | {_f(r.get('probe_ratio', math.nan))}× / {_f(r['ratio'])}× "
+            f"| {_fanout(r)} | {r['missing_local']} / "
             f"{r['missing_receipt']} | {r['connect_rate']:,.0f} | {r['kb_per_conn']:.0f} |"
         )
     lines += [
@@ -944,16 +1001,18 @@ def markdown(runs: list[dict], opt: Options, argv: list[str]) -> str:
         "GO push reached the phone's process, before the simulated delay, p50 / p99 / max ms; "
         "CPU used by other work on the machine during the case.",
         "",
-        "| case | phones | estimate error | stated bound | timer lateness | Node loop p99 ms "
-        "| round trips per phone | push arrival | other work (cores) |",
+        "| case | phones | estimate error | stated bound | timer lateness (probes / all) "
+        "| Node loop p99 ms | round trips per phone | push arrival | other work (cores) |",
         "|---|---:|---|---|---|---:|---:|---|---:|",
     ]
     for r in runs:
         e, la, ar = r["estimate"], r["lateness"], r["arrival"]
         bd = r.get("bound", _stats([]))
+        pla = r.get("probe_lateness", _stats([]))
         lines.append(
             f"| {r['case']} | {r['phones']:,} | {_f(e['p50'])} / {_f(e['p99'])} "
-            f"| {_f(bd['p50'])} / {_f(bd['p99'])} | {_f(la['p50'])} / {_f(la['p99'])} "
+            f"| {_f(bd['p50'])} / {_f(bd['p99'])} | {_f(pla['p50'])} / {_f(pla['p99'])} "
+            f"· {_f(la['p50'])} / {_f(la['p99'])} "
             f"| {_f(r['loop_delay_p99_ms'])} | {_f(r.get('requests_per_phone', math.nan))} "
             f"| {_f(ar['p50'], 0)} / {_f(ar['p99'], 0)} / {_f(ar['max'], 0)} "
             f"| {r['load']['others_cores']:.2f} |"
@@ -999,17 +1058,23 @@ def _verdict(runs: list[dict]) -> list[str]:
     for servers, phones in ((1, 5000), (2, 10000)):
         r = _by(runs, servers, phones)
         if r:
-            p99 = r["local"]["p99"]
+            p99 = r.get("probe_local", _stats([]))["p99"]
             out.append(
                 f"- local p99 ≤ {t['local_p99_ms']:.0f} ms at {phones:,} phones on {servers} "
-                f"process(es): {p99:.1f} ms — {_ok(p99 <= t['local_p99_ms'])}; 0 missing: "
-                f"{r['missing_local']} — {_ok(r['missing_local'] == 0)}"
+                f"process(es), the phone (probes): {_f(p99)} ms — "
+                f"{_ok(p99 <= t['local_p99_ms'])} (the crowd on the shared cores: "
+                f"{r['local']['p99']:.1f} ms); 0 missing: {r['missing_local']} — "
+                f"{_ok(r['missing_local'] == 0)}"
             )
     # The 10× target is for the crowd that waited; the late joiner has its own target.
-    ratios = [(r["case"], r["ratio"]) for r in runs if r["delays_ms"] and not r.get("late")]
+    ratios = [
+        (r["case"], r.get("probe_ratio", math.nan), r["ratio"])
+        for r in runs
+        if r["delays_ms"] and not r.get("late")
+    ]
     if ratios:
-        text = ", ".join(f"{c}: {x:.1f}×" for c, x in ratios)
-        ok = all(x >= t["ratio"] for _, x in ratios)
+        text = ", ".join(f"{c}: {p:.1f}× (crowd {x:.1f}×)" for c, p, x in ratios)
+        ok = all(p >= t["ratio"] for _, p, _ in ratios)
         out.append(f"- receipt p99 ≥ {t['ratio']:.0f}× local p99: {text} — {_ok(ok)}")
     late = _case(runs, "late")
     if late:
@@ -1093,6 +1158,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="1x5000,2x10000,late,fanout,fanout-stock")
     ap.add_argument("--database", choices=["postgis", "sqlite"], default="postgis")
     ap.add_argument("--phones-per-process", type=int, default=Options.phones_per_process)
+    ap.add_argument(
+        "--probe-phones",
+        type=int,
+        default=Options.probe_phones,
+        help="phones in a Node process of their own at a higher CPU priority (0: none)",
+    )
     ap.add_argument("--burst-rate", type=float, default=Options.burst_rate)
     ap.add_argument("--lead-s", type=int, default=Options.lead_s)
     ap.add_argument("--late-s", type=float, default=Options.late_s)
@@ -1129,6 +1200,7 @@ def main(argv=None) -> int:
     opt = Options(
         database=args.database,
         phones_per_process=args.phones_per_process,
+        probe_phones=args.probe_phones,
         burst_rate=args.burst_rate,
         lead_s=args.lead_s,
         late_s=args.late_s,
