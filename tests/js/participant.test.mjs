@@ -1,18 +1,16 @@
-// Tests for the DOM-free modules of the participant page: pwa/js/participant/model.js (the
-// phase shown, the clock card, the deed's state, when to report, the patches of a join, a
-// snapshot and an event) and pwa/js/participant/guide.js (the guide card, the walk to the
-// zone, the GO prompt without a spot, the zone line). Run: node --test tests/js/
+// Tests for the participant page's DOM-free module, pwa/js/participant/model.js: the phase
+// shown, the clock card, the deed's state, when to report, the patches of a join, a snapshot
+// and an event; the guide card, the walk to the zone, the GO prompt without a spot, the zone
+// line. Run: node --test tests/js/
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { icons } from "../../pwa/js/icons.js";
 import {
-  AT_SPOT_M, DEED_MARGIN_MS, WALK_MPS, arrowHtml, formatWalk, guide, noSpotStory, walkToZone, zoneLine,
-} from "../../pwa/js/participant/guide.js";
-import {
-  actionOver, chipsHtml, clockFace, countersHtml, currentPhase, doneState, eventPatch, formatSince,
-  gatheringHint, initialState, joinErrorText, joinPatch, locationAckPatch, reportDue, sharePath,
-  snapshotPatch, timeLeftText,
+  AT_SPOT_M, DEED_MARGIN_MS, WALK_MPS, actionOver, arrowHtml, chipsHtml, clockFace, countersHtml,
+  currentPhase, doneState, eventPatch, formatSince, formatWalk, gatheringHint, guide, initialState,
+  joinErrorText, joinPatch, locationAckPatch, noSpotStory, reportDue, sharePath, snapshotPatch,
+  timeLeftText, walkToZone, zoneLine,
 } from "../../pwa/js/participant/model.js";
 import { createStore } from "../../pwa/js/store.js";
 

@@ -3,17 +3,18 @@
  * this page load as one view (POST …/views with a random id kept for the day), the pledge
  * totals (GET …/pledges/totals, then every `stats` event), and the join form (POST
  * …/participants with an optional nickname and the referral code of a shared link; a stale
- * code does not keep anyone out).
+ * code does not keep anyone out). The share buttons send the participant's own link (with
+ * their referral code): the system share sheet, else the clipboard, else a prompt.
  *
  * @module participant/join
  */
 
 import { api } from "../api.js";
 import { viewClientId } from "../growth.js";
-import { $, toast, unlockAudio } from "./feedback.js";
-import { joinErrorText, joinPatch } from "./model.js";
+import { unlockAudio } from "./go.js";
+import { joinErrorText, joinPatch, sharePath } from "./model.js";
 import { connect } from "./realtime.js";
-import { mobId, referralCode, saved, scheduleRender, store } from "./state.js";
+import { $, mobId, referralCode, saved, scheduleRender, store, toast } from "./state.js";
 
 const mobPath = () => `/api/mobs/${encodeURIComponent(mobId)}`;
 let viewCounted = false;
@@ -100,4 +101,30 @@ export async function join(event) {
     btn.textContent = "Join this mob";
   }
   scheduleRender();
+}
+
+// --- sharing ---------------------------------------------------------------------------------
+
+export function shareUrl() {
+  return new URL(sharePath(store.get(), mobId), location.origin).href;
+}
+
+export async function share() {
+  const url = shareUrl();
+  const title = store.get().mob?.title ?? "Good Mob";
+  const text = `Join me at "${title}" — one minute of good deeds, all at the same second.`;
+  if (navigator.share) {
+    try {
+      await navigator.share({ title, text, url });
+      return;
+    } catch (error) {
+      if (error?.name === "AbortError") return;
+    }
+  }
+  try {
+    await navigator.clipboard.writeText(url);
+    toast("Link copied — send it to a friend");
+  } catch {
+    window.prompt("Copy this link and send it to a friend:", url);
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * The participant page's one state store (../store.js) and what every part of the page
- * shares: the mob id from the URL, the saved session, the server's clock, and the redraw.
+ * shares: the mob id from the URL, the saved session, the server's clock, the redraw, and
+ * `$` and the toast.
  *
  * - The store changes only through `store.set(patch)`; every change redraws the page once,
  *   after the code that made it has run (a microtask: before the browser paints). A change
@@ -82,3 +83,17 @@ export function scheduleRender() {
 store.subscribe((_state, changed) => {
   if (changed.some((key) => key !== "heading")) scheduleRender();
 });
+
+// --- DOM helpers -------------------------------------------------------------------------------
+
+export const $ = (id) => document.getElementById(id);
+
+let toastTimer = null;
+
+export function toast(message) {
+  const el = $("toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, 2600);
+}

@@ -5,19 +5,28 @@
  * behind it is `inert` (no Tab, no screen reader) and the map moves onto it. `render()`
  * runs after every change of the store (state.js) and on the countdown's tick.
  *
+ * - The clock display: the clock cards (`[data-clock]`, with a quiet "timing ±N ms" while
+ *   this phone's clock is unsure: ../clock.js clockNote), the GO screen's time-left pill, and
+ *   the tick that redraws them on every second boundary of the countdown, beeps the final
+ *   three seconds, and redraws the page when the phase turns.
+ * - The map: the zone, you (with your accuracy) and your spot, with a dashed line between;
+ *   kept in view unless the user is looking around (touch, mouse or wheel pause the framing).
+ *
  * @module participant/view
  */
 
+import { clockNote } from "../clock.js";
 import { pledgeSummary } from "../growth.js";
 import { icons } from "../icons.js";
+import { createMap, taskMarker, youMarker, zoneLayer } from "../map.js";
 import { escapeHtml, formatClock } from "../util.js";
-import { renderClock, renderLate } from "./countdown.js";
-import { $, keepAwake } from "./feedback.js";
-import { fireGo, focusGo } from "./go.js";
-import { guide, noSpotStory, zoneLine } from "./guide.js";
-import { mapResized, placeMap, renderMap } from "./mapview.js";
-import { chipsHtml, countersHtml, doneState } from "./model.js";
-import { actionOver, currentPhase, mobId, referralCode, serverNow, store } from "./state.js";
+import { beep, fireGo, focusGo, keepAwake, vibrate } from "./go.js";
+import {
+  chipsHtml, clockFace, countersHtml, doneState, guide, noSpotStory, timeLeftText, zoneLine,
+} from "./model.js";
+import {
+  $, actionOver, currentPhase, mobId, referralCode, render as redraw, serverNow, store,
+} from "./state.js";
 
 const L = globalThis.L;
 
@@ -58,7 +67,7 @@ export function render() {
   renderMap();
 }
 
-export function renderTop(phase) {
+function renderTop(phase) {
   const state = store.get();
   $("top-title").textContent = state.mob?.title ?? "Good Mob";
   document.title = state.mob ? `${state.mob.title} — Good Mob` : "Good Mob";
@@ -234,4 +243,145 @@ function renderGo(phase) {
 function behindGo(onGo) {
   $("view-main").closest(".participant").inert = onGo;
   placeMap(onGo);
+}
+
+// --- the clock display -------------------------------------------------------------------------
+
+function renderClock(phase) {
+  const state = store.get();
+  if (!state.timeline) return;
+  const doubt = state.conn ? clockNote(state.conn.clock) : "";
+  const face = clockFace(state, phase, serverNow(), doubt);
+  for (const el of document.querySelectorAll("[data-clock=label]")) el.textContent = face.label;
+  for (const el of document.querySelectorAll("[data-clock=value]")) {
+    el.textContent = face.value;
+    el.classList.toggle("final", face.final);
+  }
+  for (const el of document.querySelectorAll("[data-clock=sub]")) el.textContent = face.sub;
+}
+
+/** The time-left pill of the GO screen ("1:52 left"); a GO that fired late (a late joiner,
+ * a woken phone) also says when it started. */
+function renderLate(phase) {
+  const el = $("go-late");
+  const state = store.get();
+  const show = phase === "action" && Boolean(state.timeline);
+  el.hidden = !show;
+  if (!show) return;
+  el.textContent = timeLeftText(state, serverNow());
+}
+
+let lastBeep = null;
+let lastPhase = null;
+
+/** Re-renders on every second boundary of the countdown (and during the final seconds' beeps). */
+export function tick() {
+  const state = store.get();
+  const t = state.timeline;
+  const phase = state.mob ? currentPhase() : null;
+  if (phase) {
+    renderClock(phase);
+    renderTop(phase);
+    if (state.go && phase === "action") renderLate(phase);
+    if (state.session && phase === "countdown" && t) {
+      const left = Math.ceil((t.go_at_ms - serverNow()) / 1000);
+      if (left !== lastBeep && left >= 1 && left <= 3) {
+        lastBeep = left;
+        beep(880, 0.09, 0.3);
+        vibrate(50);
+      }
+    }
+    if (phase !== lastPhase) {
+      lastPhase = phase;
+      redraw();
+    }
+  }
+  const now = serverNow();
+  const msToNextSecond = t ? ((t.go_at_ms - now) % 1000 + 1000) % 1000 : 1000;
+  setTimeout(tick, Math.max(40, Math.min(1000, msToNextSecond + 15)));
+}
+
+// --- the map ----------------------------------------------------------------------------------
+
+const USER_MAP_PAUSE_MS = 20000; // after the user moved the map, leave it alone this long
+
+const ui = {
+  map: null, zone: null, you: null, task: null, line: null, fitted: "", userMovedAt: 0,
+};
+
+// A new spot is framed again.
+let taskId = store.get().task?.id ?? null;
+store.subscribe((s) => {
+  if ((s.task?.id ?? null) !== taskId) ui.fitted = "";
+  taskId = s.task?.id ?? null;
+}, ["task"]);
+
+function renderMap() {
+  const state = store.get();
+  if (!state.mob?.zone) return;
+  if (!ui.map) {
+    ui.map = createMap($("map"), { center: [0, 0], zoom: 2, zoomControl: false });
+    ui.zone = zoneLayer(state.mob.zone).addTo(ui.map);
+    ui.map.fitBounds(ui.zone.getBounds(), { padding: [24, 24] });
+    ui.you = youMarker(ui.map);
+    // The user looking around (touch, mouse, wheel) pauses the automatic framing.
+    const looking = () => { ui.userMovedAt = Date.now(); };
+    for (const type of ["pointerdown", "wheel"]) {
+      ui.map.getContainer().addEventListener(type, looking, { passive: true });
+    }
+  }
+  const fix = state.fix;
+  if (fix) ui.you.update(fix.lat, fix.lon, fix.accuracy_m);
+  const task = state.phase === "cancelled" ? null : state.task; // no spot to go to any more
+  if (task) {
+    if (!ui.task) ui.task = taskMarker(task.lat, task.lon).addTo(ui.map);
+    ui.task.setLatLng([task.lat, task.lon]);
+  } else if (ui.task) {
+    ui.task.remove();
+    ui.task = null;
+  }
+  const points = fix && task ? [[fix.lat, fix.lon], [task.lat, task.lon]] : null;
+  if (points) {
+    if (!ui.line) ui.line = L.polyline(points, { color: "#0d1f17", weight: 3, dashArray: "6 8", opacity: 0.8, interactive: false }).addTo(ui.map);
+    ui.line.setLatLngs(points);
+  } else if (ui.line) {
+    ui.line.remove();
+    ui.line = null;
+  }
+  fitMap();
+}
+
+/** Keeps the zone, you and your spot in view (unless the user is looking around). */
+function fitMap() {
+  if (Date.now() - ui.userMovedAt < USER_MAP_PAUSE_MS) return;
+  const { fix, task } = store.get();
+  const key = `${fix ? 1 : 0}:${task?.id ?? ""}`;
+  const inner = ui.map.getBounds().pad(-0.12);
+  const outOfView = [fix, task].some((p) => p && !inner.contains([p.lat, p.lon]));
+  if (ui.fitted === key && !outOfView) return;
+  ui.fitted = key;
+  let bounds = ui.zone.getBounds();
+  if (fix) bounds = bounds.extend([fix.lat, fix.lon]);
+  if (task && fix) {
+    bounds = L.latLngBounds([[fix.lat, fix.lon], [task.lat, task.lon]]).pad(0.6);
+  }
+  // Room at the top for the pin's head, at the bottom for the sheet's rounded edge.
+  ui.map.fitBounds(bounds, { paddingTopLeft: [28, 52], paddingBottomRight: [28, 48], maxZoom: 18 });
+}
+
+/** Moves the map onto the GO screen (`onGo`) or back above the sheet, and frames it again. */
+function placeMap(onGo) {
+  const map = $("map");
+  const slot = $("go-map-slot");
+  const there = map.parentElement === slot;
+  if (onGo === there) return;
+  if (onGo) slot.append(map);
+  else $("sheet").before(map);
+  ui.fitted = "";
+  setTimeout(() => { ui.map?.invalidateSize(); if (ui.map) fitMap(); }, 60);
+}
+
+/** After the map's height changed (the countdown's dark layout). */
+function mapResized() {
+  setTimeout(() => ui.map?.invalidateSize(), 60);
 }
