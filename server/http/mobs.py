@@ -4,12 +4,12 @@ the numbered events for clients that poll."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from server.domain import campaigns, controls, follows, mobs, participants, timeline
+from server.domain import campaigns, controls, follows, ical, mobs, participants, timeline
 from server.domain.views import mob_json
 from server.http import auth
-from server.http.common import owned_mob, settings, task_count
+from server.http.common import owned_mob, public_mob, settings, task_count
 from server.http.schemas.bodies import MobCreate, MobPatch, StartNow
 from server.http.schemas.fields import body
 from server.http.schemas.queries import EventsQuery, NearbyQuery, parse_query
@@ -55,6 +55,31 @@ def get_mob(mob_id: str):
     body = mob_json(mob, task_count(session, mob))
     body["counters"] = participants.counters(session, mob)
     return jsonify(body)
+
+
+def _calendar(body: bytes, filename: str, attachment: bool) -> Response:
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = (
+        f'{"attachment" if attachment else "inline"}; filename="{filename}"'
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blueprint.get("/mobs/<mob_id>.ics")
+def mob_ics(mob_id: str):
+    """The mob as a calendar entry (RFC 5545): GO, its page, SEQUENCE and STATUS."""
+    mob = public_mob(db_session(), mob_id)
+    return _calendar(ical.mob_calendar(mob, request.url_root), f"goodmob-{mob.id}.ics", True)
+
+
+@blueprint.get("/mobs/<mob_id>/organizer/mobs.ics")
+def organizer_ics(mob_id: str):
+    """A subscribable feed of the upcoming mobs of this mob's organizer."""
+    session = db_session()
+    mob = public_mob(session, mob_id)
+    body = ical.organizer_calendar(session, mob.organizer_id, mob.organizer.name, request.url_root)
+    return _calendar(body, "goodmob-organizer.ics", False)
 
 
 @blueprint.patch("/mobs/<mob_id>")

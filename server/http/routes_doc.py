@@ -79,6 +79,7 @@ def ok(model, description: str = "OK", media: str = "application/json") -> Reply
 
 
 _CSV = ok({"type": "string"}, "CSV", "text/csv")
+_ICS = ok({"type": "string"}, "iCalendar (RFC 5545)", "text/calendar")
 
 ROUTES: dict[str, Op] = {
     "GET /api/openapi.json": Op(
@@ -126,6 +127,23 @@ ROUTES: dict[str, Op] = {
     ),
     "GET /api/mobs/{mob_id}": Op(
         "One mob (drafts only for their organizer)", {200: ok(r.Mob, "The mob"), 404: E404}
+    ),
+    "GET /api/mobs/{mob_id}.ics": Op(
+        "The mob as a calendar entry (RFC 5545)",
+        {200: _ICS, 404: E404},
+        description=(
+            "One VEVENT: UID stable per mob, DTSTART = go_at (UTC), SEQUENCE raised by each "
+            "postpone (and start now, cancel), STATUS:CANCELLED once cancelled, URL of the "
+            "mob's page; no organizer e-mail, no position."
+        ),
+    ),
+    "GET /api/mobs/{mob_id}/organizer/mobs.ics": Op(
+        "A subscribable calendar of the upcoming mobs of this mob's organizer",
+        {200: _ICS, 404: E404},
+        description=(
+            "The organizer's published mobs that have not ended (a day's grace) and the "
+            "cancelled ones among them, rehearsals left out; at most 200."
+        ),
     ),
     "PATCH /api/mobs/{mob_id}": Op(
         "Change a mob; the zone only before it is live",
