@@ -48,7 +48,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
 
     from gevent import pywsgi
 
-    from server import create_app, rooms, socketio, wire, wsfast
+    from server import create_app, socketio, wire, wsfast
     from server.domain import compute, scheduler
     from server.domain.readiness import mark_scheduler_started
     from server.infra import subscription
@@ -65,9 +65,9 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     socketio.server.async_handlers = False
     # Client frames unmasked and UTF-8-checked at C speed instead of byte by byte in Python,
     # and refused by their declared length (SOCKET_MAX_MESSAGE_BYTES) before they are read;
-    # Socket.IO packets and Redis messages encoded with orjson.
-    wsfast.install(socketio.server)
-    rooms.use_direct_writes(settings.direct_ws_writes)  # DIRECT_WS_WRITES, on by default
+    # room events written straight to idle WebSockets (DIRECT_WS_WRITES, on by default):
+    # the parts whose library versions create_app found to be those tested (wsfast.check).
+    wsfast.install(socketio.server, app.extensions["goodmob.wsfast"])
     # With thousands of sockets a process tracks millions of objects, and CPython's default
     # full collections (every few seconds under load) stall every socket for a second or
     # more: freeze what start-up made and collect far less often.

@@ -11,7 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
-from server import wsfast
+from server import rooms, wsfast
 from server.domain import ports, timeline
 from server.extensions import socketio
 from server.http import (
@@ -153,11 +153,16 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     ports.install(SocketNotifier(), SocketHost())
     timeline.install(app.extensions["goodmob.sessions"])  # numbered events, after each commit
     register_namespaces()  # /participant, /live, /organizer, /follow
+    # The library versions server/wsfast.py and server/rooms.py were tested with, or the
+    # stock path (one warning, goodmob_wsfast_enabled 0); serve() applies the rest.
+    fast = app.extensions["goodmob.wsfast"] = wsfast.check()
     socketio.init_app(
         app,
         async_mode=_async_mode(),
-        message_queue=settings.redis_url or None,
-        channel=settings.redis_channel,
+        # the room index (and direct writes), in-process or on Redis (REDIS_URL, its channel)
+        client_manager=rooms.client_manager(settings, fast.sockets),
+        json=wsfast.SocketJSON,  # orjson for packets and Redis messages
+        serializer=wsfast.packet_class(fast.sockets),  # unreadable JSON: InvalidPacketJSON
         **security.socketio_options(settings),  # origin check and message size limit
     )
     wsfast.guard_packets(socketio.server)  # unreadable JSON: a refusal, not a traceback

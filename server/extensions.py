@@ -2,10 +2,8 @@
 
 from flask_socketio import SocketIO
 
-from server import rooms
-
 __all__ = ["socketio"]
 
-rooms.install()  # O(1) room bookkeeping on disconnect (see server/rooms.py)
-
+# Its client manager (server/rooms.py), packet class and JSON module (server/wsfast.py) are
+# handed to it by ``create_app`` through ``init_app``.
 socketio = SocketIO()

@@ -27,35 +27,116 @@ same check with plain loops), and encodes and decodes JSON with the standard lib
 ``SocketJSON`` uses orjson, and the standard library for anything orjson refuses (NaN
 literals, huge integers, types it does not know), so what is accepted, refused or written
 stays as before, only faster.
+
+Hooks first, patches only where there is none. The app factory hands these to
+Flask-SocketIO's ``init_app``: ``json=SocketJSON`` (python-socketio's hook for the JSON
+module of packets, Engine.IO's handshake and the Redis messages) and
+``serializer=packet_class(fast)``, a ``Packet`` subclass that turns unreadable JSON into
+:class:`InvalidPacketJSON` (``guard_packets``) and, when ``fast``, checks for binary parts
+with ``data_is_binary``. What has no hook stays a patch, applied by :func:`install` only
+to the versions it was written against (``TESTED_WITH``, the pins of requirements.txt):
+gevent-websocket's frame reading and writing (the ``frames`` part) and Engine.IO's WebSocket
+handler that lets ``send_now`` find a connection (the ``sockets`` part, together with
+server/rooms.py's client managers and ``data_is_binary``). :func:`check`, called once by the
+app factory, compares the installed versions; a part whose packages differ falls back to the
+stock path, with one warning in the log and ``goodmob_wsfast_enabled{part=...}`` 0 on
+/metrics. (Without the ``frames`` part a WebSocket frame is refused by its size only once
+Engine.IO has it, as gevent-websocket reads it whole first.)
 """
 
 from __future__ import annotations
 
 import codecs
+import importlib.metadata
 import json as _stdlib_json
+import logging
 import re
 import struct
+from dataclasses import dataclass
 
 import gevent
 import gevent.socket
 import orjson
 from gevent.lock import Semaphore
+from socketio import packet
+
+from server.infra import metrics
+from server.infra.errors import error_body
 
 __all__ = [
+    "TESTED_WITH",
+    "Fast",
     "FrameWriter",
     "InvalidPacketJSON",
     "MessageTooBig",
     "SocketJSON",
+    "SocketPacket",
     "Utf8Validator",
+    "check",
     "data_is_binary",
     "guard_packets",
     "install",
+    "installed_versions",
     "mask_payload",
+    "packet_class",
     "read_message",
     "receive",
     "send_now",
     "text_frame",
 ]
+
+log = logging.getLogger("goodmob.wsfast")
+
+#: The versions the patches and client managers were written against and tested with (the
+#: pins of requirements.txt), by the part of this module that depends on them.
+TESTED_WITH = {
+    "python-socketio": "5.18.1",  # sockets: server/rooms.py's managers, data_is_binary
+    "python-engineio": "4.15.1",  # sockets: Socket._websocket_handler (send_now)
+    "Flask-SocketIO": "5.7.0",  # sockets: how init_app builds the server around them
+    "gevent-websocket": "0.10.1",  # frames: Header, Utf8Validator, WebSocket, Stream
+}
+_PARTS = {
+    "sockets": ("python-socketio", "python-engineio", "Flask-SocketIO"),
+    "frames": ("gevent-websocket",),
+}
+
+
+@dataclass(frozen=True)
+class Fast:
+    """Which parts run the fast path (True) or the libraries' stock one (False)."""
+
+    sockets: bool = True
+    frames: bool = True
+
+
+def installed_versions() -> dict[str, str | None]:
+    """The installed version of each package of ``TESTED_WITH`` (None: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in TESTED_WITH:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def check() -> Fast:
+    """Compare the installed versions with ``TESTED_WITH``: a part whose packages all match
+    runs fast, any other falls back to the stock path; one warning names what differs, and
+    ``goodmob_wsfast_enabled`` says which parts run (1) or fell back (0)."""
+    installed = installed_versions()
+    differ = {n: v for n, v in installed.items() if v != TESTED_WITH[n]}
+    ok = {part: not any(n in differ for n in names) for part, names in _PARTS.items()}
+    for part, on in ok.items():
+        metrics.wsfast_enabled(part, on)
+    if differ:
+        log.warning(
+            "wsfast: stock path for %s: installed %s, tested with %s",
+            ", ".join(part for part, on in ok.items() if not on),
+            ", ".join(f"{n} {v or 'missing'}" for n, v in differ.items()),
+            ", ".join(f"{n} {TESTED_WITH[n]}" for n in differ),
+        )
+    return Fast(**ok)
 
 
 def mask_payload(self, payload) -> bytearray:
@@ -376,18 +457,34 @@ def _strict_loads(loads, s, *args, **kwargs):
         raise InvalidPacketJSON(str(exc) or "it cannot be read") from None
 
 
-class _StrictJSON:
-    """Wraps a ``json``-like module so that whatever it cannot read raises
-    :class:`InvalidPacketJSON` (for the standard-library path of the Flask test client)."""
+class SocketPacket(packet.Packet):
+    """python-socketio's packet (``serializer=`` of ``init_app``) with ``SocketJSON``, whose
+    ``decode`` raises :class:`InvalidPacketJSON` with the packet's type, namespace and ack
+    id (read before its JSON) for JSON it cannot read (see :func:`guard_packets`)."""
 
-    def __init__(self, module) -> None:
-        self.module = module
+    json = SocketJSON
 
-    def dumps(self, obj, *args, **kwargs):
-        return self.module.dumps(obj, *args, **kwargs)
+    def decode(self, encoded_packet):
+        try:
+            return super().decode(encoded_packet)
+        except RecursionError:
+            exc = InvalidPacketJSON("it is nested too deeply")
+        except InvalidPacketJSON as raised:
+            exc = raised
+        exc.packet_type, exc.namespace, exc.id = self.packet_type, self.namespace, self.id
+        raise exc
 
-    def loads(self, s, *args, **kwargs):
-        return _strict_loads(self.module.loads, s, *args, **kwargs)
+
+class _FastSocketPacket(SocketPacket):
+    """``SocketPacket`` that checks for binary parts with plain loops (``data_is_binary``)."""
+
+    data_is_binary = classmethod(data_is_binary)
+
+
+def packet_class(fast: bool = True) -> type[SocketPacket]:
+    """The ``serializer`` for ``init_app``: with ``data_is_binary`` when ``fast``
+    (``check().sockets``), python-socketio's own check otherwise."""
+    return _FastSocketPacket if fast else SocketPacket
 
 
 def guard_packets(server) -> None:
@@ -395,34 +492,9 @@ def guard_packets(server) -> None:
     logged traceback: an event that asked for an ack gets ``{"error": {"code":
     "invalid_json", …}}`` as its ack, a connect gets a CONNECT_ERROR with that code, anything
     else is dropped; one warning line is logged. Called by ``create_app`` for every server
-    (the real one and the test client's), before or after :func:`install`."""
-    import logging
-
-    from socketio import packet
-
-    from server.infra.errors import error_body
-
-    if not getattr(packet.Packet, "_goodmob_guarded", False):
-        if not isinstance(packet.Packet.json, _StrictJSON) and packet.Packet.json is not (
-            SocketJSON
-        ):
-            packet.Packet.json = _StrictJSON(packet.Packet.json)
-        original_decode = packet.Packet.decode
-
-        def decode(self, encoded_packet):
-            try:
-                return original_decode(self, encoded_packet)
-            except RecursionError:
-                exc = InvalidPacketJSON("it is nested too deeply")
-            except InvalidPacketJSON as raised:
-                exc = raised
-            exc.packet_type, exc.namespace, exc.id = self.packet_type, self.namespace, self.id
-            raise exc
-
-        packet.Packet.decode = decode
-        packet.Packet._goodmob_guarded = True
-
-    log = logging.getLogger("goodmob.socket")
+    (the real one and the test client's), whose ``packet_class`` is a :class:`SocketPacket`;
+    it wraps this server's Engine.IO message handler (nothing global)."""
+    sock_log = logging.getLogger("goodmob.socket")
     handle = server._handle_eio_message
 
     def guarded(eio_sid, data):
@@ -430,7 +502,7 @@ def guard_packets(server) -> None:
             return handle(eio_sid, data)
         except InvalidPacketJSON as exc:
             namespace = exc.namespace or "/"
-            log.warning("socket packet refused: invalid_json (%s) on %s", exc, namespace)
+            sock_log.warning("socket packet refused: invalid_json (%s) on %s", exc, namespace)
             body = error_body("invalid_json", f"The message is not valid JSON: {exc}.")
             if exc.packet_type == packet.EVENT and exc.id is not None:
                 if server.manager.sid_from_eio_sid(eio_sid, namespace):
@@ -452,29 +524,37 @@ def guard_packets(server) -> None:
     server.eio.on("message", guarded)  # engine.io took the bound method when it was made
 
 
-def install(server=None) -> None:
-    """Patch gevent-websocket and python-socketio's packets once (idempotent); ``server``'s
-    client manager (made before the patch) then publishes to Redis with ``SocketJSON`` too
-    (it took the standard library's module when it was made), and its Engine.IO
-    ``max_http_buffer_size`` becomes the limit of a client's WebSocket message."""
-    from engineio import socket as eio_socket
-    from geventwebsocket import websocket
-    from socketio import packet
-
+def install(server, fast: Fast) -> None:
+    """For ``python -m server``: ``server``'s Engine.IO ``max_http_buffer_size`` becomes the
+    limit of a client's WebSocket message, and the parts ``fast`` allows (:func:`check`)
+    are patched, once (idempotent): ``frames``, gevent-websocket's frame reading and
+    writing; ``sockets``, Engine.IO's WebSocket handler (for ``send_now``)."""
     global _max_message_bytes
 
-    if server is not None:
-        server.manager.json = SocketJSON
-        _max_message_bytes = server.eio.max_http_buffer_size
+    _max_message_bytes = server.eio.max_http_buffer_size
+    if fast.frames:
+        _patch_frames()
+    if fast.sockets:
+        _patch_websocket_handler()
+
+
+def _patch_frames() -> None:
+    from geventwebsocket import websocket
+
     if getattr(websocket, "_goodmob_fast", False):
         return
-    packet.Packet.data_is_binary = classmethod(data_is_binary)
-    packet.Packet.json = SocketJSON
     websocket.Header.mask_payload = mask_payload
     websocket.Header.unmask_payload = mask_payload
     websocket.Utf8Validator = Utf8Validator
     websocket.WebSocket.read_message = read_message
     websocket.WebSocket.receive = receive
     websocket.Stream.__init__ = _stream_init
-    eio_socket.Socket._websocket_handler = _keep_websocket(eio_socket.Socket._websocket_handler)
     websocket._goodmob_fast = True
+
+
+def _patch_websocket_handler() -> None:
+    from engineio import socket as eio_socket
+
+    handler = eio_socket.Socket._websocket_handler
+    if not hasattr(handler, "_goodmob_original"):
+        eio_socket.Socket._websocket_handler = _keep_websocket(handler)

@@ -42,6 +42,7 @@ __all__ = [
     "event_received",
     "event_emitted",
     "frames_sent",
+    "wsfast_enabled",
     "observe_ack",
     "socket_connected",
     "socket_disconnected",
@@ -75,6 +76,14 @@ FRAMES_SENT = Counter(
     "straight to the client's WebSocket, queued = through Engine.IO's per-connection queue "
     "(long-polling clients, and connections busy writing or with a full send buffer).",
     ["path"],
+)
+WSFAST_ENABLED = Gauge(
+    "goodmob_wsfast_enabled",
+    "1 if this part of server/wsfast.py runs its fast path (the installed library versions are "
+    "those it was tested with), 0 if it fell back to the libraries' stock path: sockets = "
+    "python-socketio, python-engineio, Flask-SocketIO; frames = gevent-websocket.",
+    ["part"],
+    multiprocess_mode="livemin",
 )
 ACK_SECONDS = Histogram(
     "goodmob_socket_ack_seconds",
@@ -164,6 +173,11 @@ def frames_sent(direct: int, queued: int) -> None:
         FRAMES_SENT.labels("direct").inc(direct)
     if queued:
         FRAMES_SENT.labels("queued").inc(queued)
+
+
+def wsfast_enabled(part: str, enabled: bool) -> None:
+    """Say whether ``part`` of server/wsfast.py runs fast (1) or fell back to stock (0)."""
+    WSFAST_ENABLED.labels(part).set(1 if enabled else 0)
 
 
 def observe_ack(event_name: str, seconds: float) -> None:

@@ -81,36 +81,103 @@ def test_writer_sends_everything_in_order(size):
     assert bytes(got) == data
 
 
-def test_install_patches_gevent_websocket_and_socketio_packets():
+def test_install_patches_only_the_parts_it_is_told():
     from engineio import socket as eio_socket
-    from socketio import packet
 
     original_init = websocket.Stream.__init__
     original_handler = eio_socket.Socket._websocket_handler
-    original_binary = packet.Packet.__dict__["data_is_binary"]
-    original_json = packet.Packet.json
-    server = socketio.Server(async_mode="threading")  # made before the patch, as in serve()
-    assert server.manager.json is not wsfast.SocketJSON
-    wsfast.install(server)
+    original_limit = wsfast._max_message_bytes
+    server = socketio.Server(async_mode="threading", max_http_buffer_size=4096)
     try:
-        assert server.manager.json is wsfast.SocketJSON  # what it publishes to Redis with
+        wsfast.install(server, wsfast.Fast(sockets=False, frames=False))  # all stock
+        assert websocket.Stream.__init__ is original_init
+        assert websocket.Header.unmask_payload is ORIGINAL_MASK
+        assert eio_socket.Socket._websocket_handler is original_handler
+        wsfast.install(server, wsfast.Fast(sockets=True, frames=False))
+        assert eio_socket.Socket._websocket_handler._goodmob_original is original_handler
+        assert websocket.Stream.__init__ is original_init
+        wsfast.install(server, wsfast.Fast())
+        wsfast.install(server, wsfast.Fast())  # once only
+        assert wsfast._max_message_bytes == 4096
         assert websocket.Header.unmask_payload is wsfast.mask_payload
         assert websocket.Utf8Validator is wsfast.Utf8Validator
         assert websocket.Stream.__init__ is wsfast._stream_init
         assert eio_socket.Socket._websocket_handler._goodmob_original is original_handler
-        assert packet.Packet.json is wsfast.SocketJSON
-        encoded = packet.Packet(packet.EVENT, data=["stats", {"joined": 3}]).encode()
-        assert encoded == '2["stats",{"joined":3}]'
-        assert packet.Packet(encoded_packet=encoded).data == ["stats", {"joined": 3}]
     finally:
         websocket.Stream.__init__ = original_init
         eio_socket.Socket._websocket_handler = original_handler
-        packet.Packet.data_is_binary = original_binary
-        packet.Packet.json = original_json
         websocket.Header.mask_payload = ORIGINAL_MASK
         websocket.Header.unmask_payload = ORIGINAL_MASK
         websocket.Utf8Validator = utf8validator.Utf8Validator
         websocket._goodmob_fast = False
+        wsfast._max_message_bytes = original_limit
+
+
+def test_the_json_module_and_packet_class_go_through_the_servers_hooks():
+    """``json=`` and ``serializer=`` (what create_app hands init_app): the server's packets
+    and its manager's Redis messages use SocketJSON, and python-socketio's own Packet class
+    is left as it is (the Flask test client's packets use it)."""
+    from engineio import packet as eio_packet
+    from socketio import packet
+
+    original_json, original_eio_json = packet.Packet.json, eio_packet.Packet.json
+    original_binary = packet.Packet.__dict__["data_is_binary"]
+    try:
+        server = socketio.Server(
+            async_mode="threading", json=wsfast.SocketJSON, serializer=wsfast.packet_class(True)
+        )
+        assert server.packet_class.json is wsfast.SocketJSON
+        assert server.manager.json is wsfast.SocketJSON  # what it publishes to Redis with
+        assert packet.Packet.json is original_json
+        assert packet.Packet.__dict__["data_is_binary"] is original_binary
+        assert server.packet_class.data_is_binary.__func__ is wsfast.data_is_binary
+        assert wsfast.packet_class(False).data_is_binary.__func__ is original_binary.__func__
+        encoded = server.packet_class(packet.EVENT, data=["stats", {"joined": 3}]).encode()
+        assert encoded == '2["stats",{"joined":3}]'
+        assert server.packet_class(encoded_packet=encoded).data == ["stats", {"joined": 3}]
+        with pytest.raises(wsfast.InvalidPacketJSON) as refused:
+            server.packet_class(encoded_packet='2/live,7["watch_mob",' + "[" * 5000)
+        assert (refused.value.namespace, refused.value.id) == ("/live", 7)
+    finally:
+        eio_packet.Packet.json = original_eio_json
+
+
+def test_the_installed_versions_are_the_tested_ones():
+    """requirements.txt pins what TESTED_WITH names: bump both together, after running the
+    socket tests and bench/sync.py on the new versions."""
+    assert wsfast.installed_versions() == wsfast.TESTED_WITH
+    assert wsfast.check() == wsfast.Fast()
+
+
+@pytest.mark.parametrize(
+    ("package", "part"),
+    [
+        ("python-socketio", "sockets"),
+        ("python-engineio", "sockets"),
+        ("Flask-SocketIO", "sockets"),
+        ("gevent-websocket", "frames"),
+    ],
+)
+def test_another_version_falls_back_with_one_warning_and_the_metric(
+    package, part, monkeypatch, caplog
+):
+    from prometheus_client import REGISTRY
+
+    other = {**wsfast.TESTED_WITH, package: "99.0"}
+    monkeypatch.setattr(wsfast, "installed_versions", lambda: dict(other))
+    try:
+        with caplog.at_level(logging.WARNING, logger="goodmob.wsfast"):
+            fast = wsfast.check()
+        assert getattr(fast, part) is False
+        assert all(getattr(fast, p) for p in ("sockets", "frames") if p != part)
+        (line,) = [r for r in caplog.records if r.name == "goodmob.wsfast"]
+        assert line.levelno == logging.WARNING
+        assert f"{package} 99.0" in line.getMessage()
+        assert REGISTRY.get_sample_value("goodmob_wsfast_enabled", {"part": part}) == 0
+    finally:
+        monkeypatch.undo()
+        wsfast.check()
+    assert REGISTRY.get_sample_value("goodmob_wsfast_enabled", {"part": part}) == 1
 
 
 PAYLOADS = [
