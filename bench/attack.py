@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import requests
 
-from bench.common import git_revision, machine, write_section
+from bench.common import git_revision, machine, organizer_headers, write_section
 from bench.harness import CENTRE, M_PER_DEG_LAT, Database, Server, busy_cores, progress
 
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -253,14 +253,8 @@ def attack_generate(server: Server, seed: dict, spacing_m: float) -> dict:
 
 def seed(server: Server) -> dict:
     api = f"{server.url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "attack@example.org", "password": "correct horse", "name": "Bench"},
-        timeout=10,
-    )
-    r.raise_for_status()
-    token = r.json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = organizer_headers(api, "attack@example.org", "correct horse", "Bench")
+    token = headers["Authorization"].removeprefix("Bearer ")
     go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     lon, lat = CENTRE
     d = 0.002

@@ -25,7 +25,7 @@ import requests
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine, insert, select, text
 
-from bench.common import ROOT
+from bench.common import ROOT, organizer_headers
 from config import load_settings
 from server.domain.participants import TOKEN_SALT
 from server.infra.db import make_engine
@@ -180,13 +180,7 @@ class Server:
 def seed_mob(server: Server, side_m: float, spacing_m: float, capacity: int) -> dict:
     """An organizer and a published mob over a square zone, with generated tasks (REST)."""
     api = f"{server.url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "bench@example.org", "password": "correct horse", "name": "Bench"},
-        timeout=10,
-    )
-    r.raise_for_status()
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = organizer_headers(api, "bench@example.org", "correct horse", "Bench")
     w, s, e, n = square_zone(side_m)
     zone = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
     go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()

@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from bench.common import ROOT, git_revision, machine, write_section
+from bench.common import ROOT, git_revision, machine, organizer_headers, write_section
 
 PG_ADMIN = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -509,17 +509,8 @@ class Fleet:
 class Organizer:
     def __init__(self, url: str):
         self.api = f"{url}/api"
-        r = requests.post(
-            f"{self.api}/organizers",
-            json={
-                "email": f"bench-{secrets.token_hex(4)}@example.org",
-                "password": "bench password",
-                "name": "Bench",
-            },
-            timeout=10,
-        )
-        r.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
+        email = f"bench-{secrets.token_hex(4)}@example.org"
+        self.headers = organizer_headers(self.api, email, "bench password", "Bench")
 
     def post(self, path: str, body: dict | None = None, timeout: float = 30) -> dict:
         r = requests.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=timeout)

@@ -147,16 +147,22 @@ def _read_password(given: str | None) -> str:
 def create_organizer(session, settings: Settings, args) -> int:
     from server.domain.accounts import sign_up
     from server.infra.errors import ApiError
+    from server.infra.models import Organizer
 
     name = args.name.strip()
     if not 1 <= len(name) <= 80:
         raise CommandError("--name must have 1 to 80 characters")
     password = _read_password(args.password)
     try:
-        organizer = sign_up(session, args.email, password, name)
-        session.commit()
+        created = sign_up(session, args.email, password, name)
     except ApiError as exc:
         raise CommandError(exc.message) from None
+    if not created:  # the operator may know; the HTTP sign-up tells no one (SECURITY.md §9)
+        session.rollback()
+        raise CommandError("An organizer with this email already exists.")
+    session.commit()
+    email = args.email.strip().lower()
+    organizer = session.scalar(select(Organizer).where(Organizer.email == email))
     print(f"Organizer {organizer.id} created: {organizer.email} ({organizer.name}).")
     return 0
 

@@ -125,13 +125,17 @@ def create_demo_mob(base_url: str, *, phones: int, go_in_s: float) -> tuple[dict
     api = f"{base_url}/api"
     email = f"demo-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(9)
-    body = _check(
+    _check(
         requests.post(
             f"{api}/organizers",
             json={"email": email, "password": password, "name": "Good Mob demo"},
             timeout=10,
         ),
         "signing up the demo organizer",
+    )
+    body = _check(  # the sign-up answer carries no token: log in (docs/SECURITY.md §9)
+        requests.post(f"{api}/sessions", json={"email": email, "password": password}, timeout=10),
+        "logging in the demo organizer",
     )
     headers = {"Authorization": f"Bearer {body['token']}"}
     go_at = datetime.now(UTC) + timedelta(seconds=go_in_s)

@@ -30,14 +30,41 @@ def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def make_organizer(client, email: str | None = None, name: str = "Ada") -> str:
-    """Sign up an organizer through the API; return the bearer token."""
+PASSWORD = "correct horse"
+
+
+def make_organizer(
+    client, email: str | None = None, name: str = "Ada", password: str = PASSWORD
+) -> str:
+    """Sign up an organizer through the API (Flask test client), then log in as a client
+    must (the sign-up answer has no token); return the bearer token."""
     email = email or f"org-{secrets.token_hex(4)}@example.org"
-    r = client.post(
-        "/api/organizers", json={"email": email, "password": "correct horse", "name": name}
-    )
+    r = client.post("/api/organizers", json={"email": email, "password": password, "name": name})
+    assert r.status_code == 202, r.get_json()
+    r = client.post("/api/sessions", json={"email": email, "password": password})
     assert r.status_code == 201, r.get_json()
     return r.get_json()["token"]
+
+
+def organizer_token(
+    api: str,
+    email: str | None = None,
+    name: str = "Ada",
+    password: str = PASSWORD,
+    timeout: float = 10,
+) -> str:
+    """``make_organizer`` over HTTP (``requests``) against a running server whose API is at
+    ``api`` (e.g. ``http://127.0.0.1:5000/api``); return the bearer token."""
+    import requests
+
+    email = email or f"org-{secrets.token_hex(4)}@example.org"
+    body = {"email": email, "password": password, "name": name}
+    r = requests.post(f"{api}/organizers", json=body, timeout=timeout)
+    assert r.status_code == 202, r.text
+    body = {"email": email, "password": password}
+    r = requests.post(f"{api}/sessions", json=body, timeout=timeout)
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
 
 
 def make_mob(client, token: str, **overrides) -> dict:

@@ -9,6 +9,7 @@
  *     const mob = await api(`/api/mobs/${id}`);
  *     await api(`/api/mobs/${id}/participants`, { method: "POST", body: { nickname } });
  *     await api("/api/organizers/me/mobs", { token });   // Authorization: Bearer <token>
+ *     const session = await signUpAndLogIn({ email, password, name }); // sign-up, then log-in
  *
  * The module also keeps a rough estimate of the server clock from the responses' `Date`
  * header (1 s resolution): `serverNowEstimate()`, good for "GO in 12 min" on pages without a
@@ -108,6 +109,31 @@ export async function api(path, { method, body, token, timeoutMs = 15000, signal
     );
   }
   return data;
+}
+
+/** Shown when the log-in that follows a sign-up is refused (the email had another password). */
+export const SIGN_UP_LOG_IN_REFUSED = "If this email already has an account, sign in with its password.";
+
+/**
+ * Signs an organizer up, then logs in with the same email and password. The sign-up answers
+ * alike whether or not the email already had an account, and carries no token (docs/API.md,
+ * docs/SECURITY.md §9): the session comes from the log-in.
+ *
+ * @param {{email: string, password: string, name: string}} account
+ * @returns {Promise<object>} the log-in's answer `{organizer, token, token_type, expires_in_s}`
+ * @throws {ApiError} the sign-up's refusal (bad input, 429) or the log-in's; a refused log-in
+ *   (401) as code `sign_up_log_in_refused` with the message `SIGN_UP_LOG_IN_REFUSED`
+ */
+export async function signUpAndLogIn({ email, password, name }) {
+  await api("/api/organizers", { body: { email, password, name } });
+  try {
+    return await api("/api/sessions", { body: { email, password } });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      throw new ApiError(401, "sign_up_log_in_refused", SIGN_UP_LOG_IN_REFUSED);
+    }
+    throw error;
+  }
 }
 
 let configPromise = null;

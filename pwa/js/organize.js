@@ -13,7 +13,7 @@
  * @module organize
  */
 
-import { api, ApiError } from "/js/api.js";
+import { api, ApiError, signUpAndLogIn } from "/js/api.js";
 import { registerServiceWorker } from "/js/pwa.js";
 import { MobConnection } from "/js/socket.js";
 import {
@@ -343,7 +343,7 @@ async function submitAuth(event) {
   await busy($("auth-submit"), async () => {
     try {
       const body = authMode === "signup"
-        ? await api("/api/organizers", { body: { email, password, name } })
+        ? await signUpAndLogIn({ email, password, name })
         : await api("/api/sessions", { body: { email, password } });
       session.save(body);
       $("auth-password").value = "";

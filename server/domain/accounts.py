@@ -10,8 +10,9 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.domain import ports
@@ -93,7 +94,15 @@ def log_out_everywhere(session: Session, organizer: Organizer) -> int:
     return result.rowcount or 0
 
 
-def sign_up(session: Session, email: str, password: str, name: str) -> Organizer:
+def sign_up(session: Session, email: str, password: str, name: str) -> bool:
+    """Create an organizer for ``email`` unless it has one already (issue 15 §9).
+
+    Both cases do the same work and end alike, so neither the answer nor its timing tells
+    whether the email has an account: the argon2 hash is computed either way, then one
+    ``INSERT … ON CONFLICT (email) DO NOTHING`` (SQLite and PostgreSQL) that raises nothing
+    for a taken email. An existing account is left as it was (password and name). Returns
+    whether an account was created, for the operator's ``create-organizer`` command; the
+    HTTP route ignores it and answers alike, and the client logs in next (``log_in``)."""
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise ApiError(400, "email_invalid", f"{email!r} is not an email address.")
@@ -104,16 +113,18 @@ def sign_up(session: Session, email: str, password: str, name: str) -> Organizer
             f"The password must have at least {PASSWORD_MIN_LEN} characters.",
             {"field": "password"},
         )
-    if session.scalar(select(func.count()).where(Organizer.email == email)):
-        raise ApiError(409, "email_taken", "An organizer with this email already exists.")
-    organizer = Organizer(email=email, name=name, password_hash=_hasher.hash(password))
-    session.add(organizer)
-    try:
-        session.flush()
-    except IntegrityError:  # a concurrent sign-up with the same email won the race
-        session.rollback()
-        raise ApiError(409, "email_taken", "An organizer with this email already exists.") from None
-    return organizer
+    row = {
+        "email": email,
+        "name": name,
+        "password_hash": _hasher.hash(password),  # always, before the database is asked
+        "created_at": utcnow(),
+    }
+    table = Organizer.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(table).values(row).on_conflict_do_nothing(index_elements=["email"])
+    )
+    return result.rowcount == 1
 
 
 def log_in(session: Session, email: str, password: str) -> Organizer:

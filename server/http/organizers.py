@@ -29,14 +29,23 @@ def _session_body(session, organizer) -> dict:
     }
 
 
+# The one answer to every well-formed sign-up, whether or not the email had an account
+# (issue 15 §9): no token, no id. The client logs in next with the same email and password.
+SIGN_UP_ACCEPTED = {
+    "status": "accepted",
+    "next": "POST /api/sessions",
+    "message": "Log in with this email and password. If the email already had an account, "
+    "its own password still applies.",
+}
+
+
 @blueprint.post("/organizers")
 def create_organizer():
     new = body(SignUp)
     session = db_session()
-    organizer = accounts.sign_up(session, new.email, new.password, new.name)
-    answer = _session_body(session, organizer)
+    accounts.sign_up(session, new.email, new.password, new.name)  # created or not: one answer
     session.commit()
-    return jsonify(answer), 201
+    return jsonify(SIGN_UP_ACCEPTED), 202
 
 
 @blueprint.post("/sessions")

@@ -87,10 +87,16 @@ ROUTES: dict[str, Op] = {
     ),
     # --- organizers ---
     "POST /api/organizers": Op(
-        "Sign up as an organizer",
-        {201: ok(r.Session, "Signed up; a bearer token"), 400: E400,
-         409: "The email is taken (email_taken)."},
+        "Sign up as an organizer, then log in with POST /api/sessions",
+        {202: ok(r.SignUpAccepted, "Accepted; log in next"), 400: E400},
         body=b.SignUp,
+        description=(
+            "Every well-formed sign-up gets the same 202 and body, whether or not the email "
+            "already has an account (that account and its password stay as they were), so "
+            "the answer tells no one which emails have accounts. It carries no token: log in "
+            "next with the same email and password; a 401 there means the email had an "
+            "account with another password."
+        ),
     ),
     "POST /api/sessions": Op(
         "Log in",

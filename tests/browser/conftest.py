@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 import requests
 
 from tests.conftest import IN_CI, unavailable
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 from tests.integration.conftest import ServerProcess
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -120,10 +119,8 @@ class Rest:
         return r.json() if r.content else None
 
     def sign_up(self, name: str = "Ada") -> Rest:
-        body = {"email": f"org-{secrets.token_hex(4)}@example.org", "password": "correct horse",
-                "name": name}  # fmt: skip
-        token = self.call("POST", "/organizers", 201, json=body)["token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
+        """Sign up, then log in (the sign-up answer has no token); later calls use it."""
+        self.headers = auth(organizer_token(self.api, name=name))
         return self
 
     def published_mob(self, spacing_m: float = 25, go_in_min: float = 60, **fields) -> dict:

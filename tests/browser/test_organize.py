@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from shapely.geometry import shape
 
 from tests.browser.conftest import PARK_CENTER
-from tests.factories import PARK
+from tests.factories import PARK, organizer_token
 
 PASSWORD = "correct horse"
 # A pentagon, as fractions of the map's width and height.
@@ -31,15 +31,9 @@ BOW_TIE = [(0.25, 0.25), (0.75, 0.75), (0.75, 0.25), (0.25, 0.75)]
 
 
 def sign_up(url: str) -> tuple[str, str]:
-    """An organizer made through the API; returns (email, token)."""
+    """An organizer made through the API (sign-up, then log-in); returns (email, token)."""
     email = f"org-{secrets.token_hex(4)}@example.org"
-    r = requests.post(
-        f"{url}/api/organizers",
-        json={"email": email, "password": PASSWORD, "name": "Grace"},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return email, r.json()["token"]
+    return email, organizer_token(f"{url}/api", email=email, name="Grace", password=PASSWORD)
 
 
 def api(url: str, token: str, method: str, path: str, expect_status: int, **kwargs):
@@ -102,6 +96,48 @@ def draw(page, fractions, close: str) -> list[tuple[float, float]]:
         page.click("#draw-finish")
     expect(page.locator("#drawbar")).to_be_hidden()
     return expected
+
+
+def sign_up_on_the_page(page, email: str, password: str) -> None:
+    page.goto("/organize")
+    page.click("#auth-mode-signup")
+    page.fill("#auth-name", "Mallory")
+    page.fill("#auth-email", email)
+    page.fill("#auth-password", password)
+    page.click("#auth-submit")
+
+
+def test_sign_up_on_the_page_logs_in_and_an_existing_email_needs_its_own_password(
+    live_server, phone
+):
+    """Issue 15 §9: the sign-up answer is the same for every email, so the page logs in
+    after it; with an existing email and another password that log-in is refused, and the
+    page says so and stays signed out."""
+    email = f"new-{secrets.token_hex(4)}@example.org"
+    page = phone().new_page()
+    sign_up_on_the_page(page, email, PASSWORD)
+    page.locator("#view-list").wait_for(state="visible")
+    expect(page.locator("#list-empty")).to_be_visible()
+    token = page.evaluate("() => JSON.parse(localStorage.getItem('goodmob.organizer')).token")
+    r = requests.get(
+        f"{live_server.url}/api/organizers/me/mobs",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.json() == {"mobs": []}
+
+    stranger = phone().new_page()  # another browser, no session
+    sign_up_on_the_page(stranger, email, "not the owner's password")
+    error = stranger.locator("#auth-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_text("If this email already has an account, sign in with its password.")
+    expect(stranger.locator("#view-list")).to_be_hidden()
+    assert stranger.evaluate("() => localStorage.getItem('goodmob.organizer')") is None
+    # The owner's password still logs in; the attempted one does not.
+    body = {"email": email, "password": "not the owner's password"}
+    r = requests.post(f"{live_server.url}/api/sessions", json=body, timeout=10)
+    assert r.status_code == 401
+    log_in(stranger, email)
 
 
 def test_organizer_draws_a_zone_generates_tasks_and_publishes(live_server, phone):

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from server.infra.models import COUNTED_DEED_STATUSES, Deed
 from tests.conftest import unavailable
-from tests.factories import PARK, future
+from tests.factories import PARK, future, organizer_token
 from tests.growth_support import (
     CITIES,
     PushService,
@@ -78,14 +78,7 @@ class Api:
 
 
 def organizer(base: str, name: str = "Ada") -> Api:
-    body = {
-        "email": f"{secrets.token_hex(4)}@example.org",
-        "password": "correct horse",
-        "name": name,
-    }
-    r = requests.post(f"{base}/api/organizers", json=body, timeout=5)
-    assert r.status_code == 201
-    return Api(base, r.json()["token"])
+    return Api(base, organizer_token(f"{base}/api", name=name, timeout=5))
 
 
 def new_mob(api: Api, zone: dict, title: str, duration_s: int = 60) -> dict:

@@ -10,18 +10,12 @@ import threading
 import pytest
 import requests
 
-from tests.factories import future, star_zone
+from tests.factories import auth, future, organizer_token, star_zone
 from tests.integration.conftest import ServerProcess
 
 
 def _organizer(api: str) -> dict:
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "star@example.org", "password": "correct horse", "name": "Star"},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+    return auth(organizer_token(api, email="star@example.org", name="Star"))
 
 
 def _star_mob(api: str, headers: dict) -> str:

@@ -11,19 +11,14 @@ import json
 import requests
 import websocket
 
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 
 LIMIT = 1_048_576  # MAX_BODY_BYTES, the default
 
 
 def _token(api: str) -> dict:
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "hostile@example.org", "password": "correct horse", "name": "H"},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}", "Content-Type": "application/json"}
+    token = organizer_token(api, email="hostile@example.org", name="H")
+    return {**auth(token), "Content-Type": "application/json"}
 
 
 def _mob_body(size: int) -> bytes:

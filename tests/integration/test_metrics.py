@@ -21,7 +21,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import unavailable
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 from tests.integration.conftest import ServerProcess
 
 NS = "/participant"
@@ -98,9 +98,7 @@ class Phone:
 
 def _published_mob(base_url: str) -> tuple[dict, dict]:
     api = f"{base_url}/api"
-    r = requests.post(f"{api}/organizers", json={"email": f"{secrets.token_hex(4)}@example.org",
-                      "password": "correct horse", "name": "Org"}, timeout=5)  # fmt: skip
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = auth(organizer_token(api, name="Org"))
     body = {"title": "Metrics", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60}
     mob = requests.post(f"{api}/mobs", json=body, headers=headers, timeout=5).json()
     r = requests.post(f"{api}/mobs/{mob['id']}/tasks/generate", headers=headers, timeout=10,

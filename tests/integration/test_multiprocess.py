@@ -20,7 +20,7 @@ import socketio
 from sqlalchemy import text
 
 from tests.conftest import unavailable
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 from tests.integration.conftest import ServerProcess, free_port
 
 NS = "/participant"
@@ -117,13 +117,7 @@ class Phone:
 
 def _mob(base_url: str, duration_s: int = 2) -> tuple[dict, dict]:
     api = f"{base_url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": f"{secrets.token_hex(4)}@example.org", "password": "correct horse",
-              "name": "Org"},
-        timeout=5,
-    )  # fmt: skip
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = auth(organizer_token(api, name="Org"))
     body = {
         "title": "Two",
         "action": "Go",

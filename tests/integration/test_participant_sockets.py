@@ -11,7 +11,7 @@ import socketio
 from sqlalchemy import select, update
 
 from server.infra.models import Mob, Task
-from tests.factories import PARK, future
+from tests.factories import PARK, future, organizer_token
 from tests.integration.conftest import ServerProcess
 
 NS = "/participant"
@@ -20,12 +20,8 @@ INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 
 def _organizer_mob(server, capacity: int):
     api = f"{server.url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "race@example.org", "password": "correct horse", "name": "Race"},
-        timeout=5,
-    )
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    token = organizer_token(api, email="race@example.org", name="Race")
+    headers = {"Authorization": f"Bearer {token}"}
     mob = requests.post(
         f"{api}/mobs",
         json={"title": "Race", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60},

@@ -5,19 +5,14 @@ import socketio
 from sqlalchemy import select
 
 from server.infra.models import Participant
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 
 NS = "/participant"
 
 
 def _mob(server) -> dict:
     api = f"{server.url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "walk@example.org", "password": "correct horse", "name": "Walk"},
-        timeout=5,
-    )
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = auth(organizer_token(api, email="walk@example.org", name="Walk"))
     body = {"title": "Walk", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60}
     mob = requests.post(f"{api}/mobs", json=body, headers=headers, timeout=5).json()
     r = requests.post(

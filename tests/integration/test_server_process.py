@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.factories import PARK, future
+from tests.factories import PARK, auth, future, organizer_token
 
 
 def test_run_command_serves_the_app_and_the_openapi_document(server):
@@ -15,13 +15,7 @@ def test_run_command_serves_the_app_and_the_openapi_document(server):
 
 def test_organizer_walk_through(server):
     api = f"{server.url}/api"
-    r = requests.post(
-        f"{api}/organizers",
-        json={"email": "walk@example.org", "password": "correct horse", "name": "Walker"},
-        timeout=5,
-    )
-    assert r.status_code == 201
-    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = auth(organizer_token(api, email="walk@example.org", name="Walker"))
     r = requests.post(
         f"{api}/mobs",
         json={

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from tests.factories import PARK, future
+from tests.factories import PARK, future, organizer_token
 from tests.integration.conftest import ServerProcess
 
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -204,13 +204,7 @@ def test_websockets_over_the_per_address_cap_are_refused(database_url, db):
 
 def _organizer_mob_follower(url: str) -> tuple[str, str, str]:
     """An organizer's token, a follower's token and the organizer's draft mob's id."""
-    r = requests.post(
-        f"{url}/api/organizers",
-        json={"email": "slow@example.org", "password": "correct horse", "name": "Slow"},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    token = r.json()["token"]
+    token = organizer_token(f"{url}/api", email="slow@example.org", name="Slow")
     body = {"title": "Slow", "action": "Wait", "zone": PARK, "go_at": future(), "duration_s": 60}
     r = requests.post(
         f"{url}/api/mobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10

@@ -1,37 +1,91 @@
 """Organizer sign-up, log-in and bearer tokens (server/domain/accounts.py, server/http/auth.py)."""
 
 import itsdangerous.timed
-from sqlalchemy import select
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
 
 from server.infra.models import Organizer
 from tests.factories import PARK, auth, future, make_organizer
 
 
-def test_sign_up_returns_token_and_hashes_password(client, db):
+def test_sign_up_accepts_then_log_in_gives_a_token_and_the_password_is_hashed(client, db):
     r = client.post(
         "/api/organizers",
         json={"email": "Ada@Example.org", "password": "correct horse", "name": "Ada"},
     )
+    assert r.status_code == 202
+    assert r.get_json()["status"] == "accepted" and r.get_json()["next"] == "POST /api/sessions"
+    assert not {"token", "organizer", "id"} & set(r.get_json())
+    stored = db.scalar(select(Organizer))
+    assert stored.email == "ada@example.org" and stored.name == "Ada"
+    assert stored.password_hash.startswith("$argon2id$")
+    assert "correct horse" not in stored.password_hash
+    r = client.post("/api/sessions", json={"email": "ada@example.org", "password": "correct horse"})
     assert r.status_code == 201
     body = r.get_json()
     assert body["token_type"] == "Bearer" and len(body["token"]) > 20
     assert body["organizer"]["email"] == "ada@example.org"
-    stored = db.scalar(select(Organizer))
-    assert stored.password_hash.startswith("$argon2id$")
-    assert "correct horse" not in stored.password_hash
     r = client.get("/api/organizers/me/mobs", headers=auth(body["token"]))
     assert r.status_code == 200 and r.get_json() == {"mobs": []}
 
 
-def test_sign_up_refuses_duplicate_email_and_bad_fields(client):
+# Headers that differ between any two requests, whatever they ask.
+_PER_REQUEST = {"date", "x-request-id"}
+
+
+def _sign_up(client, email, password, name="Mallory"):
+    r = client.post("/api/organizers", json={"email": email, "password": password, "name": name})
+    headers = {k.lower(): v for k, v in r.headers.items() if k.lower() not in _PER_REQUEST}
+    return r.status_code, headers, r.get_data()
+
+
+def test_sign_up_answers_alike_for_a_new_and_an_existing_email(app, client, db, monkeypatch):
+    """Issue 15 §9: the answer (status, headers, body bytes) and the work (an argon2 hash,
+    the same SQL) are the same whether or not the email has an account; the account keeps
+    its password and name, and the attempted password does not log in."""
+    from server.domain import accounts as auth_module
+    from tests.server.test_ratelimit import sql_statements
+
+    make_organizer(client, email="taken@example.org", name="Owner")
+    hashes = []
+
+    class CountingHasher(PasswordHasher):
+        def hash(self, password, **kwargs):
+            hashes.append(password)
+            return super().hash(password, **kwargs)
+
+    monkeypatch.setattr(auth_module, "_hasher", CountingHasher())
+    with sql_statements(app) as existing_sql:
+        existing = _sign_up(client, " TAKEN@example.org", "attacker password")
+    with sql_statements(app) as new_sql:
+        new = _sign_up(client, "fresh@example.org", "attacker password")
+    assert existing == new
+    status, headers, body = new
+    assert status == 202 and headers["content-type"] == "application/json"
+    assert "set-cookie" not in headers and "location" not in headers
+    assert b"token" not in body and b"taken" not in body and b"fresh" not in body
+    assert hashes == ["attacker password", "attacker password"]  # hashed in both cases
+    assert existing_sql == new_sql and len(new_sql) == 1  # one INSERT … ON CONFLICT DO NOTHING
+    assert "ON CONFLICT" in new_sql[0].upper()
+
+    def log_in(email, password):
+        return client.post("/api/sessions", json={"email": email, "password": password})
+
+    assert log_in("taken@example.org", "correct horse").status_code == 201  # the old password
+    r = log_in("taken@example.org", "attacker password")  # the attempted one
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "credentials_invalid"
+    owner = db.scalar(select(Organizer).where(Organizer.email == "taken@example.org"))
+    assert owner.name == "Owner"
+    assert log_in("fresh@example.org", "attacker password").status_code == 201  # the new one
+    assert db.scalar(select(func.count()).select_from(Organizer)) == 2
+
+
+def test_sign_up_refuses_bad_fields_with_their_own_codes(client):
     make_organizer(client, email="dup@example.org")
-    r = client.post(
-        "/api/organizers", json={"email": "DUP@example.org", "password": "12345678", "name": "B"}
-    )
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "email_taken"
     cases = [
         ({"email": "nope", "password": "12345678", "name": "B"}, "email_invalid"),
         ({"email": "b@example.org", "password": "short", "name": "B"}, "password_too_short"),
+        ({"email": "dup@example.org", "password": "short", "name": "B"}, "password_too_short"),
         ({"email": "b@example.org", "password": "12345678"}, "field_missing"),
         ({"email": "b@example.org", "password": 12345678, "name": "B"}, "field_wrong_type"),
         ({"email": "b@example.org", "password": "12345678", "name": "B", "x": 1}, "field_unknown"),

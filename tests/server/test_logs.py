@@ -27,7 +27,7 @@ from server.infra.logs import (
     log_format,
     scrub,
 )
-from tests.factories import PARK, auth, make_published_mob
+from tests.factories import PARK, auth, make_organizer, make_published_mob, organizer_token
 from tests.factories import future as _future
 
 PASSWORD = "purple elephant 42"
@@ -77,9 +77,7 @@ def _lines(stream) -> list[dict]:
 
 def _mob_flow(app, client, db) -> dict:
     """A whole mob through the app; returns every secret that passed through it."""
-    r = client.post("/api/organizers", json={"email": EMAIL, "password": PASSWORD, "name": "Ops"})
-    assert r.status_code == 201, r.get_json()
-    org_token = r.get_json()["token"]
+    org_token = make_organizer(client, email=EMAIL, name="Ops", password=PASSWORD)
     r = client.post("/api/sessions", json={"email": EMAIL, "password": PASSWORD})
     login_token = r.get_json()["token"]
     mob = make_published_mob(client, org_token, spacing_m=40)
@@ -173,9 +171,7 @@ def test_socket_events_get_one_id_each(app, client, db, captured, monkeypatch):
         return judge(*args, **kwargs)
 
     monkeypatch.setattr(participants, "_fix_problem", judge_and_log)
-    token = client.post(
-        "/api/organizers", json={"email": EMAIL, "password": PASSWORD, "name": "Ops"}
-    ).get_json()["token"]
+    token = make_organizer(client, email=EMAIL, name="Ops", password=PASSWORD)
     mob = make_published_mob(client, token, spacing_m=40)
     p_token = client.post(f"/api/mobs/{mob['id']}/participants", json={}).get_json()["token"]
     sc = socketio.test_client(app, namespace="/participant", auth={"token": p_token})
@@ -268,9 +264,7 @@ def test_a_real_server_writes_json_lines_without_personal_data(database_url, db)
         server.start()
         reader.start()
         api = f"{server.url}/api"
-        r = requests.post(f"{api}/organizers", timeout=5,
-                          json={"email": EMAIL, "password": PASSWORD, "name": "Ops"})  # fmt: skip
-        org = {"Authorization": f"Bearer {r.json()['token']}"}
+        org = auth(organizer_token(api, email=EMAIL, name="Ops", password=PASSWORD))
         body = {"title": "Logs", "action": "Go", "zone": PARK, "go_at": _future(), "duration_s": 60}
         mob = requests.post(f"{api}/mobs", json=body, headers=org, timeout=5).json()
         requests.post(f"{api}/mobs/{mob['id']}/tasks/generate", headers=org, timeout=10,

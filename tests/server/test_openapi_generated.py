@@ -28,6 +28,10 @@ ADDED_SINCE = [
     ("/api/mobs/<mob_id>/organizer/mobs.ics", ("GET",), ""),
 ]
 
+# Answers removed on purpose since the before-document: a sign-up no longer tells whether the
+# email has an account (issue 15 §9), so no 201 with a token and no 409 email_taken; 202.
+REMOVED_SINCE = {("post", "/api/organizers", "201"), ("post", "/api/organizers", "409")}
+
 
 def _rules_of(doc: dict) -> list[tuple[str, tuple, str]]:
     """The route table the before-document describes, as (rule, methods, endpoint), and the
@@ -64,7 +68,8 @@ def test_the_generated_document_is_valid(doc):
 
 def test_no_path_method_or_status_of_the_hand_written_document_is_lost(doc):
     assert set(BEFORE["paths"]) <= set(doc["paths"])
-    assert not _statuses(BEFORE) - _statuses(doc)
+    assert not _statuses(BEFORE) - REMOVED_SINCE - _statuses(doc)
+    assert not REMOVED_SINCE & _statuses(doc)
 
 
 def test_request_schemas_keep_their_fields_and_required_ones(doc):

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from server import socketio
 from server.infra.models import Participant
-from tests.factories import PARK, auth, make_organizer, make_published_mob
+from tests.factories import PARK, auth, make_organizer, make_published_mob, organizer_token
 from tests.integration.conftest import ServerProcess
 from tests.server.test_timeline import shift_schedule, tick
 
@@ -267,8 +267,7 @@ def test_a_real_server_logs_no_position_and_no_token(tmp_path):
         return r.json()
 
     try:
-        signup = {"email": "p@example.org", "password": "correct horse", "name": "Ada"}
-        token = post("/organizers", signup)["token"]
+        token = organizer_token(f"{server.url}/api", email="p@example.org")
         mob = {"title": "Privacy", "action": "Pick up", "zone": PARK, "duration_s": 60}
         mob_id = post("/mobs", {**mob, "go_at": "2999-01-01T12:00:00Z"}, token)["id"]
         post(f"/mobs/{mob_id}/tasks/generate", {"spacing_m": 40, "kind": "litter"}, token)

@@ -23,7 +23,7 @@ from server import socketio
 from server.infra import ratelimit
 from server.infra.ratelimit import MemoryStore, Rate, RateLimiter
 from tests.conftest import unavailable
-from tests.factories import PARK, auth, future, make_organizer, make_published_mob
+from tests.factories import PARK, auth, future, make_organizer, make_published_mob, organizer_token
 
 NS = "/participant"
 INSIDE = (52.5320, 13.4000)
@@ -167,7 +167,7 @@ def test_sign_up_and_log_in_share_a_budget_per_address(app, client, db):
     env = {"REMOTE_ADDR": "10.0.1.1"}
     with limits(app, rate_limit_auth_addr="3/60"):
         r = client.post("/api/organizers", json={**creds, "name": "Ada"}, environ_base=env)
-        assert r.status_code == 201
+        assert r.status_code == 202
         wrong = {**creds, "password": "guess-1234"}
         assert client.post("/api/sessions", json=wrong, environ_base=env).status_code == 401
         assert client.post("/api/sessions", json=creds, environ_base=env).status_code == 201
@@ -177,6 +177,30 @@ def test_sign_up_and_log_in_share_a_budget_per_address(app, client, db):
         assert client.post("/api/sessions", json=creds, environ_base=other).status_code == 201
         # Reading is not limited by these budgets.
         assert client.get("/api/openapi.json", environ_base=env).status_code == 200
+
+
+def test_sign_ups_over_the_budget_are_refused_alike_for_new_and_existing_emails(app, client, db):
+    """Issue 15 §9: the sign-up still counts against the per-address budget, and its 429
+    does not depend on whether the email has an account; nothing is written then."""
+    make_organizer(client, email="kept@example.org")
+    env = {"REMOTE_ADDR": "10.0.1.3"}
+
+    def sign_up(email):
+        body = {"email": email, "password": "other horse", "name": "Eve"}
+        return client.post("/api/organizers", json=body, environ_base=env)
+
+    with limits(app, rate_limit_auth_addr="2/60"):
+        accepted = [sign_up(e).status_code for e in ("kept@example.org", "new1@example.org")]
+        assert accepted == [202, 202]
+        with sql_statements(app) as statements:
+            refused = [sign_up(e) for e in ("kept@example.org", "new2@example.org")]
+        assert [r.status_code for r in refused] == [429, 429] and statements == []
+        assert refused[0].get_json()["error"]["code"] == "rate_limited"
+        assert refused[0].get_data() == refused[1].get_data()
+        assert sign_up("new2@example.org").status_code == 429
+        other = {"REMOTE_ADDR": "10.0.1.4"}
+        body = {"email": "new2@example.org", "password": "other horse", "name": "Eve"}
+        assert client.post("/api/organizers", json=body, environ_base=other).status_code == 202
 
 
 def test_a_guessing_attack_spread_over_addresses_meets_the_per_account_limit(app, client, db):
@@ -347,11 +371,7 @@ def test_two_server_processes_on_one_port_share_the_join_budget(tmp_path, redis_
         SCHEDULER="false",  # not needed here; SQLite writes then never wait for its loop
     ).start()
     try:
-        token = requests.post(
-            f"{server.url}/api/organizers",
-            json={"email": "rl@example.org", "password": "correct horse", "name": "Ada"},
-            timeout=5,
-        ).json()["token"]
+        token = organizer_token(f"{server.url}/api", email="rl@example.org")
         body = {"title": "Limits", "action": "Pick up", "zone": PARK, "go_at": future(),
                 "duration_s": 60}  # fmt: skip
         mob = requests.post(f"{server.url}/api/mobs", json=body, headers=auth(token), timeout=5)

@@ -103,6 +103,15 @@ class FeatureCollection(Answer):
 # --- organizers and mobs ----------------------------------------------------------------------
 
 
+class SignUpAccepted(Answer):
+    """The one answer to every well-formed sign-up, whether or not the email already has an
+    account: no token, no id. Log in next with POST /api/sessions."""
+
+    status: Literal["accepted"]
+    next: Literal["POST /api/sessions"]
+    message: str
+
+
 class Session(Answer):
     organizer: dict = None
     token: str = None
@@ -357,6 +366,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     TaskFeature,
     TaskCollection,
     FeatureCollection,
+    SignUpAccepted,
     Session,
     Timeline,
     MobEvent,
