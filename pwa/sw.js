@@ -13,10 +13,14 @@
  * - /api/ and /socket.io/ are never cached nor answered from a cache: they go to the network.
  * - Pages (navigations) are network-first with a short timeout, falling back to the cached
  *   shell page for the route (/m/<id> → m.html, /live/<id> → live.html, /live/c/<id> →
- *   campaign.html, /s/<id> → summary.html, /organize → organize.html): a fresh page when
- *   online, the app when offline.
+ *   campaign.html, /s/<id> → summary.html, /organize → organize.html, /following →
+ *   following.html): a fresh page when online, the app when offline.
  * - Other shell files are cache-first; /config.json is network-first, cached as a fallback.
  * - Map tiles and other origins are left to the browser.
+ * - Web Push: `push` shows the notification the server sent (`{title, body, url, mob}`,
+ *   server/domain/follows.py; no one's position, no token) with the app icon and a tag per
+ *   mob, so a later notice about a mob replaces the earlier one; `notificationclick` focuses
+ *   a tab already on that page, else opens it. Only this origin's paths are opened.
  */
 
 /* global self, caches */
@@ -51,6 +55,7 @@ function shellPageFor(path) {
   if (path.startsWith("/live/")) return "/live.html";
   if (path.startsWith("/s/")) return "/summary.html";
   if (path === "/organize" || path.startsWith("/organize/")) return "/organize.html";
+  if (path === "/following") return "/following.html";
   return "/";
 }
 
@@ -136,4 +141,79 @@ self.addEventListener("fetch", (event) => {
   } else if (BUILD.shell.includes(url.pathname)) {
     event.respondWith(cacheFirst(request));
   }
+});
+
+/** The notification for a push's JSON body (an unreadable body still shows one). */
+function notificationFor(data) {
+  const mob = data && typeof data.mob === "object" && data.mob ? data.mob : {};
+  const id = typeof mob.id === "string" ? mob.id : null;
+  let url = typeof data?.url === "string" ? data.url : typeof mob.url === "string" ? mob.url : "/";
+  if (!url.startsWith("/") || url.startsWith("//")) url = "/"; // this origin only
+  const title = typeof data?.title === "string" && data.title ? data.title : "Good Mob";
+  return {
+    title,
+    options: {
+      body: typeof data?.body === "string" ? data.body : "",
+      icon: "/icons/icon-192.png",
+      badge: "/icons/icon-192.png",
+      tag: id ? `mob-${id}` : "goodmob",
+      renotify: Boolean(id),
+      data: { url, mob: id, type: typeof data?.type === "string" ? data.type : null },
+    },
+  };
+}
+
+self.addEventListener("push", (event) => {
+  let data = null;
+  try {
+    data = event.data ? event.data.json() : null;
+  } catch {
+    data = { body: event.data ? event.data.text() : "" };
+  }
+  const { title, options } = notificationFor(data);
+  event.waitUntil(self.registration.showNotification(title, options));
+});
+
+/**
+ * Focuses a window already on `path` (this origin), else opens one. Browsers allow both only
+ * while a notification click is handled; a page that asked by message (below) is navigated
+ * there instead.
+ */
+async function openPage(path, askingClient = null) {
+  const target = new URL(path, self.location.origin);
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => {
+    const url = new URL(client.url);
+    return url.origin === target.origin && url.pathname === target.pathname;
+  });
+  try {
+    if (open) return await open.focus();
+    return await self.clients.openWindow(target.href);
+  } catch (error) {
+    if (askingClient && "navigate" in askingClient) return askingClient.navigate(target.href);
+    throw error;
+  }
+}
+
+function clickNotification(notification, askingClient = null) {
+  notification.close();
+  const url = notification.data?.url;
+  return openPage(typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : "/", askingClient);
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.waitUntil(clickNotification(event.notification));
+});
+
+// A page may open a notification shown by this worker as a tap would ({type:
+// "open-notification", tag}): the same code path as notificationclick (no automation can tap
+// a system notification in headless Chromium; tests/browser/test_follow.py uses this).
+self.addEventListener("message", (event) => {
+  const data = event.data;
+  if (data?.type !== "open-notification" || typeof data.tag !== "string") return;
+  event.waitUntil(
+    self.registration.getNotifications({ tag: data.tag })
+      .then(([notification]) => notification && clickNotification(notification, event.source))
+      .catch(() => {}),
+  );
 });

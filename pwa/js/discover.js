@@ -2,12 +2,14 @@
  * The discover page (/): explains why it wants the location, asks for it, and shows the
  * published and live mobs nearby on a map and as a list (distance, time to GO), nearest
  * first, from `GET /api/mobs?lat=&lon=&radius_m=`. Without location the map can be browsed
- * and searched ("Search this area").
+ * and searched ("Search this area"). "Tell me about mobs near here" follows the place at the
+ * place searched (your position, or "Search this area") with a radius (follow.js; notification permission is asked on that tap only).
  *
  * @module discover
  */
 
 import { api, serverNowEstimate } from "./api.js";
+import { askPermission, follow, followNote, followText, placeTarget, subscribePush } from "./follow.js";
 import { icons } from "./icons.js";
 import { createMap, youMarker, zoneCenter, zoneLayer } from "./map.js";
 import { escapeHtml, formatClock, formatDistance } from "./util.js";
@@ -105,6 +107,7 @@ function searchHere() {
 
 async function search(lat, lon, radiusM, fit) {
   state.center = [lat, lon];
+  $("follow-place").hidden = false; // "here" is now where this search looked
   $("status").hidden = false;
   $("empty").hidden = true;
   try {
@@ -199,6 +202,28 @@ function highlight(id) {
   setTimeout(() => { card.style.borderColor = ""; }, 1500);
 }
 
+async function followHere() {
+  const permission = askPermission(globalThis.Notification); // in the tap, before any await
+  const button = $("follow-place-btn");
+  const note = $("follow-place-note");
+  const [lat, lon] = state.center; // where the list's mobs were searched
+  button.disabled = true;
+  note.hidden = true;
+  try {
+    const made = await follow(api, localStorage, placeTarget(lat, lon, Number($("follow-radius").value)));
+    const answer = await permission;
+    const push = answer === "granted"
+      ? await subscribePush({ api, storage: localStorage, serviceWorker: navigator.serviceWorker, register: registerServiceWorker })
+      : "no-push";
+    note.textContent = `Following: ${followText(made)}. ${followNote(answer, push)}`;
+  } catch (error) {
+    note.textContent = error.status === 0 ? "You seem to be offline: try again." : error.message;
+  } finally {
+    button.disabled = false;
+    note.hidden = false;
+  }
+}
+
 /** Keeps the "GO in" boxes current without re-fetching. */
 function tick() {
   if (!state.mobs.length) return;
@@ -219,6 +244,7 @@ async function init() {
   $("locate-btn").addEventListener("click", locate);
   $("browse-btn").addEventListener("click", browse);
   $("search-here").addEventListener("click", searchHere);
+  $("follow-place-btn").addEventListener("click", followHere);
   setInterval(tick, 1000);
   registerServiceWorker();
   try {

@@ -2,7 +2,7 @@
 
 Routes: ``/`` (discover), ``/m/<id>`` (participant), ``/organize``, ``/live/<id>``,
 ``/live/c/<campaign id>`` (a campaign's world live map), ``/s/<id>`` (the after-action
-summary), ``/sw.js``
+summary), ``/following`` (what this device follows), ``/sw.js``
 (at the root so its scope is the whole app), ``/manifest.webmanifest``, ``/config.json`` (the
 settings the pages need: the map tile URL) and the files under ``css/ js/ vendor/ icons/``.
 Nothing else in pwa/ (node_modules, package files) is served.
@@ -50,7 +50,7 @@ STATIC_DIRS = ("css", "js", "vendor", "icons")
 # Pages by route; a page whose file does not exist (yet) is a 404.
 PAGES = {"index": "index.html", "participant": "m.html", "organize": "organize.html",
          "live": "live.html", "summary": "summary.html",
-         "campaign": "campaign.html"}  # fmt: skip
+         "campaign": "campaign.html", "following": "following.html"}  # fmt: skip
 # Vendor files the pages load (precached); the rest of vendor/ (source maps) is not.
 VENDOR_SHELL = (
     "vendor/leaflet/leaflet.js",
@@ -172,6 +172,11 @@ def live_campaign(campaign_id: str):
 @pages.get("/s/<mob_id>")
 def summary(mob_id: str):
     return _page("summary")
+
+
+@pages.get("/following")
+def following():
+    return _page("following")
 
 
 @pages.get("/config.json")
