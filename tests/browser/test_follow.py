@@ -11,10 +11,14 @@ be set up (the server's sending side is tested in tests/integration).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
+from sqlalchemy import select
 
 from server.domain import follows
+from server.infra.models import Mob
 from tests.growth_support import clean_growth
 
 NOTE = "[data-follow-note]"
@@ -67,7 +71,7 @@ def wait_for_note(page, selector: str, pattern: str) -> str:
 
 
 def test_follow_from_the_mob_page_then_a_push_shows_and_its_click_opens_the_mob(
-    live_server, rest, phone
+    live_server, rest, phone, db
 ):
     mob = rest.published_mob()
     context = phone(permissions=("geolocation", "notifications"))
@@ -86,14 +90,17 @@ def test_follow_from_the_mob_page_then_a_push_shows_and_its_click_opens_the_mob(
         ("organizer", "Ada")
     ]
 
-    # The server's own payload for this mob, twice: the later one replaces the first (tag).
-    payload = {"mob": {"id": mob["id"], "title": mob["title"], "url": f"/m/{mob['id']}",
-                       "organizer": {"name": "Ada"}, "go_at_ms": 0}}  # fmt: skip
+    # The server's own push body for this mob (follows.push_payload, _notification), twice:
+    # the later one replaces the first (one tag per mob).
+    payload = follows.push_payload(db.scalar(select(Mob).where(Mob.id == mob["id"])))
     cdp = context.new_cdp_session(page)
     rid = registration_id(cdp, page)
     for body in (payload, {**payload, "mob": {**payload["mob"], "title": "Moved"}}):
         data = follows._notification(body, ["organizer"])
-        assert "token" not in data and "lat" not in data
+        sent = json.loads(data)
+        assert set(sent) == {"type", "title", "body", "url", "mob", "reasons"}
+        # Public facts about the mob only (lat/lon: a point of its zone): no token, no one's fix.
+        assert set(sent["mob"]) == {"id", "title", "organizer", "go_at_ms", "url", "lat", "lon"}
         cdp.send(
             "ServiceWorker.deliverPushMessage",
             {"origin": live_server.url, "registrationId": rid, "data": data},
