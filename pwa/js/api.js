@@ -5,7 +5,7 @@
  * `api()` throws it as an `ApiError` with the HTTP status. A request that never got an answer
  * (offline, timeout) throws `ApiError` with status 0 and code `network_error` or `timeout`.
  *
- *     import { api, ApiError } from "/js/api.js";
+ *     import { api, ApiError } from "./api.js";
  *     const mob = await api(`/api/mobs/${id}`);
  *     await api(`/api/mobs/${id}/participants`, { method: "POST", body: { nickname } });
  *     await api("/api/organizers/me/mobs", { token });   // Authorization: Bearer <token>

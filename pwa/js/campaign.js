@@ -12,11 +12,11 @@
  * @module campaign
  */
 
-import { api, serverNowEstimate } from "/js/api.js";
-import { pledgeSummary } from "/js/growth.js";
-import { createMap, fitTo } from "/js/mapstyle.js";
-import { registerServiceWorker } from "/js/pwa.js";
-import { escapeHtml, formatCountdown, phaseAt } from "/js/util.js";
+import { api, serverNowEstimate } from "./api.js";
+import { pledgeSummary } from "./growth.js";
+import { createMap, fitTo } from "./mapstyle.js";
+import { registerServiceWorker } from "./pwa.js";
+import { escapeHtml, formatCountdown, phaseAt } from "./util.js";
 
 const L = globalThis.L;
 const REFRESH_MS = 5000;

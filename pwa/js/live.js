@@ -19,13 +19,13 @@
  * @module live
  */
 
-import { registerServiceWorker } from "/js/pwa.js";
-import { MobConnection } from "/js/socket.js";
+import { registerServiceWorker } from "./pwa.js";
+import { MobConnection } from "./socket.js";
 import {
   createMap, densityLayer, fitTo, pinSize, taskState, tasksLayer, zoneLayer,
-} from "/js/mapstyle.js";
-import { cascadeLine, funnelSteps, pledgeSummary, sharerName } from "/js/growth.js";
-import { escapeHtml, formatClock, formatCountdown, phaseAt } from "/js/util.js";
+} from "./mapstyle.js";
+import { cascadeLine, funnelSteps, pledgeSummary, sharerName } from "./growth.js";
+import { escapeHtml, formatClock, formatCountdown, phaseAt } from "./util.js";
 
 const COUNTERS = ["joined", "in_zone", "matched", "deeds_done"];
 /** The funnel's views, the cascade and the campaign are re-read this often. */

@@ -5,7 +5,7 @@
  *
  * Needs Leaflet loaded as a classic script first (`window.L`, /vendor/leaflet/leaflet.js).
  *
- *     import { createMap, zoneLayer } from "/js/map.js";
+ *     import { createMap, zoneLayer } from "./map.js";
  *     const map = createMap(document.getElementById("map"), { center: [52.53, 13.40], zoom: 15 });
  *     zoneLayer(mob.zone).addTo(map);
  *

@@ -13,8 +13,8 @@
  * @module mapstyle
  */
 
-import { loadConfig } from "/js/api.js";
-import { escapeHtml } from "/js/util.js";
+import { loadConfig } from "./api.js";
+import { escapeHtml } from "./util.js";
 
 /** Colours shared by the pages (kept in sync with organize.css). */
 export const COLORS = {

@@ -15,7 +15,7 @@
  * - the browser's online/offline state followed: offline closes the socket at once (a phone
  *   reporting offline has no working socket, whatever the socket thinks), online reconnects.
  *
- *     import { MobConnection } from "/js/socket.js";
+ *     import { MobConnection } from "./socket.js";
  *     const conn = new MobConnection({
  *       namespace: "/participant", auth: { token }, mob: id,        // join with join_mob
  *       onSnapshot: (snap) => render(snap),                         // after every (re)join
@@ -36,7 +36,7 @@
  * @module socket
  */
 
-import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import { io } from "../vendor/socket.io/socket.io.esm.min.js";
 import { ClockSync } from "./clock.js";
 import { EventSequence } from "./sequence.js";
 

@@ -6,8 +6,8 @@
  * @module summary
  */
 
-import { api } from "/js/api.js";
-import { createMap, fitTo, tasksLayer, zoneLayer } from "/js/mapstyle.js";
+import { api } from "./api.js";
+import { createMap, fitTo, tasksLayer, zoneLayer } from "./mapstyle.js";
 
 const $ = (id) => document.getElementById(id);
 
