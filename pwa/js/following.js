@@ -7,7 +7,7 @@
  * @module following
  */
 
-import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import { io } from "../vendor/socket.io/socket.io.esm.min.js";
 import { api } from "./api.js";
 import { askPermission, followText, listFollows, loadFollower, subscribePush, unfollow } from "./follow.js";
 import { registerServiceWorker } from "./pwa.js";
