@@ -144,6 +144,16 @@ class Settings:
         "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,push.apple.com,"
         "notify.windows.com"
     )
+    # Reminders and notices by Web Push (issue 19; docs/GROWTH.md "Reminders"): the offsets
+    # before GO (seconds, comma-separated), how late a reminder or notice may still go out,
+    # and the sending of every push of this process: the rate, the attempts on 429/5xx and
+    # the first back-off (doubled at each attempt; a Retry-After is honoured up to 60 s)
+    reminder_offsets_s: str = "86400,3600,600"
+    reminder_late_max_s: float = 300.0
+    reminder_rehearsals: bool = False  # rehearsals get no reminders or notices unless true
+    push_rate_per_s: float = 20.0
+    push_max_attempts: int = 4
+    push_retry_base_s: float = 1.0
     # PostgreSQL connection pool per process
     db_pool_size: int = 20  # kept open: fewer than the busy moments need means a new one each time
     db_max_overflow: int = 10
@@ -152,6 +162,13 @@ class Settings:
     nearby_default_radius_m: float = 5000.0
     nearby_max_radius_m: float = 50_000.0
     nearby_limit: int = 100
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        """The reminder offsets before GO, in seconds, largest first."""
+        return tuple(
+            sorted({int(v) for v in self.reminder_offsets_s.split(",") if v.strip()}, reverse=True)
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -238,6 +255,20 @@ def _check_operations(s: Settings) -> None:
         raise ConfigError(f"LOG_FORMAT={s.log_format!r} must be auto, json or text")
     if s.redis_subscribe_wait_s < 0:
         raise ConfigError(f"REDIS_SUBSCRIBE_WAIT_S={s.redis_subscribe_wait_s} must be 0 or more")
+    try:
+        offsets = s.reminder_offsets
+    except ValueError:
+        offsets = (0,)
+    if any(v <= 0 for v in offsets):
+        raise ConfigError(
+            f"REMINDER_OFFSETS_S={s.reminder_offsets_s!r} must be positive whole seconds, "
+            "comma-separated (e.g. 86400,3600,600), or empty for none"
+        )
+    for name in ("reminder_late_max_s", "push_rate_per_s", "push_max_attempts"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name.upper()}={getattr(s, name)} must be positive")
+    if s.push_retry_base_s < 0:
+        raise ConfigError(f"PUSH_RETRY_BASE_S={s.push_retry_base_s} must be 0 or more")
     if s.readyz_timeout_s <= 0:
         raise ConfigError(f"READYZ_TIMEOUT_S={s.readyz_timeout_s} must be positive")
     if s.readyz_scheduler_stale_s <= s.scheduler_max_sleep_s:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,7 +233,12 @@ class PushService:
                 body = self.rfile.read(length)
                 with service.arrived:
                     service.requests.append(
-                        {"path": self.path, "headers": dict(self.headers.items()), "body": body}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers.items()),
+                            "body": body,
+                            "at": time.time(),
+                        }
                     )
                     service.arrived.notify_all()
                 self.send_response(service.status)

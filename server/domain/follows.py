@@ -72,6 +72,7 @@ __all__ = [
     "add_follow",
     "remove_follow",
     "set_push_subscription",
+    "parse_push_subscription",
     "clear_push_subscription",
     "vapid_key",
     "vapid_public_key",
@@ -300,6 +301,18 @@ def set_push_subscription(
 ) -> PushSubscription:
     """Store the browser's PushSubscription (``{endpoint, keys: {p256dh, auth}}``), replacing
     the follower's previous one."""
+    endpoint, p256dh, auth = parse_push_subscription(data, settings)
+    session.execute(delete(PushSubscription).where(PushSubscription.follower_id == follower.id))
+    subscription = PushSubscription(
+        follower_id=follower.id, endpoint=endpoint, p256dh=p256dh, auth=auth, failures=0
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def parse_push_subscription(data: dict, settings: Settings) -> tuple[str, str, str]:
+    """``(endpoint, p256dh, auth)`` of a browser's PushSubscription, checked (specific errors)."""
     reject_unknown(data, {"endpoint", "keys", "expirationTime"})
     endpoint = get_str(data, "endpoint", max_len=1024)
     _check_endpoint(endpoint, settings)
@@ -317,17 +330,7 @@ def set_push_subscription(
             {"field": "keys.p256dh"},
         ) from None
     auth = _key_bytes(keys.get("auth"), "auth", 16)
-    session.execute(delete(PushSubscription).where(PushSubscription.follower_id == follower.id))
-    subscription = PushSubscription(
-        follower_id=follower.id,
-        endpoint=endpoint,
-        p256dh=b64urlencode(p256dh),
-        auth=b64urlencode(auth),
-        failures=0,
-    )
-    session.add(subscription)
-    session.flush()
-    return subscription
+    return endpoint, b64urlencode(p256dh), b64urlencode(auth)
 
 
 def clear_push_subscription(session: Session, follower: Follower) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
-from server.domain import ports, positions, rebalance, timeline
+from server.domain import ports, positions, rebalance, reminders, timeline
 from server.infra import metrics
 from server.infra.models import Mob, Task, utcnow
 
@@ -143,7 +143,8 @@ def purge_ended(session: Session, now: datetime, settings: Settings) -> int:
 
 
 def tick(session: Session, settings: Settings, now: datetime | None = None) -> float:
-    """One loop: advance every due mob, purge ended ones; returns seconds to sleep."""
+    """One loop: advance every due mob, purge ended ones, claim and start the reminders and
+    notices that are due (server.domain.reminders); returns seconds to sleep."""
     global last_tick_monotonic
     now = now or utcnow()
     for mob in due_mobs(session, now):
@@ -153,6 +154,11 @@ def tick(session: Session, settings: Settings, now: datetime | None = None) -> f
             session.rollback()
             log.exception("mob %s: phase change failed; retrying next loop", mob.id)
     purge_ended(session, now, settings)
+    try:
+        reminders.tick(session, settings, now)
+    except Exception:
+        session.rollback()
+        log.exception("reminders failed; retrying next loop")
     upcoming = next_due_at(session)
     session.commit()  # end the read transaction so the next loop sees other processes' work
     last_tick_monotonic = time.monotonic()

@@ -13,15 +13,17 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import delete, event, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from config import Settings
 from server.domain import mobs, ports
 from server.infra.errors import ApiError
-from server.infra.models import CLOSED_STATUSES, Mob, MobEvent, utcnow
+from server.infra.models import CLOSED_STATUSES, Mob, MobEvent, MobNotice, utcnow
 
 __all__ = [
+    "record_notice",
     "SCHEDULED_STATUSES",
     "ms",
     "phase_at",
@@ -240,6 +242,21 @@ def _reschedule(
     record_event(session, mob, "timeline", {"timeline": timeline_json(mob)}, settings)
 
 
+def record_notice(session: Session, mob: Mob, kind: str, now: datetime | None = None) -> None:
+    """Queue a push notice about a new timeline of ``mob`` (its current version) in the same
+    transaction; the scheduler sends it to the people who asked (server.domain.reminders)."""
+    if mob.status == "draft":
+        return
+    notice = MobNotice(
+        mob_pk=mob.pk, kind=kind, timeline_version=mob.timeline_version, created_at=now or utcnow()
+    )
+    try:
+        with session.begin_nested():  # a concurrent cancel of the same version recorded it
+            session.add(notice)
+    except IntegrityError:
+        pass
+
+
 def start_now(
     session: Session,
     mob: Mob,
@@ -260,6 +277,7 @@ def start_now(
             {"field": "lead_s"},
         )
     _reschedule(session, mob, now + timedelta(seconds=lead_s), settings, now)
+    record_notice(session, mob, "started_now", now)
     return mob
 
 
@@ -285,6 +303,7 @@ def postpone(
             {"field": "go_at"},
         )
     _reschedule(session, mob, go_at, settings, now)
+    record_notice(session, mob, "postponed", now)
     return mob
 
 
@@ -305,6 +324,8 @@ def cancel(session: Session, mob: Mob, settings: Settings, now: datetime | None 
     before = mob.status
     mobs.cancel_mob(session, mob, now)
     if before != "cancelled":
+        if before != "draft":
+            record_notice(session, mob, "cancelled", mob.cancelled_at)
         record_event(session, mob, "timeline", {"timeline": timeline_json(mob)}, settings)
         record_event(
             session,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from server.domain import follows
+from server.domain import follows, mobs, reminders
 from server.http import auth
 from server.http.common import json_object, settings
 from server.infra.db import db_session
@@ -77,6 +77,25 @@ def set_push_subscription():
 def clear_push_subscription():
     session = db_session()
     follows.clear_push_subscription(session, _follower(session))
+    session.commit()
+    return "", 204
+
+
+@blueprint.put("/followers/me/reminders/<mob_id>")
+def opt_in_reminders(mob_id: str):
+    """Remind me of this mob (and tell me if it moves or is called off) by Web Push."""
+    session = db_session()
+    follower = _follower(session)
+    reminders.opt_in(session, follower, mobs.get_mob(session, mob_id))
+    session.commit()
+    return "", 204
+
+
+@blueprint.delete("/followers/me/reminders/<mob_id>")
+def opt_out_reminders(mob_id: str):
+    session = db_session()
+    follower = _follower(session)
+    reminders.opt_out(session, follower, mobs.get_mob(session, mob_id))
     session.commit()
     return "", 204
 

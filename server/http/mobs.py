@@ -96,6 +96,8 @@ def update_mob(mob_id: str):
         timeline.record_event(
             session, mob, "timeline", {"timeline": timeline.timeline_json(mob)}, settings()
         )
+        if mob.timeline_version != version:
+            timeline.record_notice(session, mob, "rescheduled")
     session.commit()
     return jsonify(mob_json(mob, task_count(session, mob)))
 

@@ -58,6 +58,7 @@ INFO = {
 ORGANIZER = "organizer"
 FOLLOWER = "follower (flw.…)"
 SPONSOR = "sponsor (spn.…)"
+PARTICIPANT = "participant (the token of POST /api/mobs/{mob_id}/participants)"
 
 # Error answers (status → text); the body is always Error.
 E400 = "Malformed request: invalid JSON, missing or wrongly typed field (see error.code)."
@@ -318,6 +319,35 @@ ROUTES: dict[str, Op] = {
     ),
     "DELETE /api/followers/me/push-subscription": Op(
         "Stop Web Push", {204: DONE}, auth=FOLLOWER, tags=GROWTH
+    ),
+    "PUT /api/followers/me/reminders/{mob_id}": Op(
+        "Get this mob's reminders and notices by Web Push",
+        {204: DONE, 401: "auth_required, token_invalid", 404: G404},
+        auth=FOLLOWER,
+        description=(
+            "Reminders at REMINDER_OFFSETS_S before GO (default 24 h, 1 h, 10 min) and a "
+            "notice when the mob is postponed, started now, moved or cancelled, on the "
+            "follower's push subscription; never for a rehearsal."
+        ),
+        tags=GROWTH,
+    ),
+    "DELETE /api/followers/me/reminders/{mob_id}": Op(
+        "No more reminders of this mob", {204: DONE, 404: G404}, auth=FOLLOWER, tags=GROWTH
+    ),
+    "PUT /api/mobs/{mob_id}/participants/me/push-subscription": Op(
+        "A joined participant's Web Push subscription, for the mob's reminders and notices",
+        {204: DONE, 400: G400, 401: "auth_required, token_invalid, token_expired", 404: G404,
+         422: G422},
+        auth=PARTICIPANT,
+        body=b.PushSubscription,
+        description="Only push-service hosts are accepted (push_endpoint_refused).",
+        tags=GROWTH,
+    ),
+    "DELETE /api/mobs/{mob_id}/participants/me/push-subscription": Op(
+        "Stop the mob's reminders and notices",
+        {204: DONE, 401: "auth_required, token_invalid, token_expired", 404: G404},
+        auth=PARTICIPANT,
+        tags=GROWTH,
     ),
     "GET /api/push/public-key": Op(
         "The VAPID application server key (base64url) for pushManager.subscribe",

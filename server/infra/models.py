@@ -124,7 +124,8 @@ class Mob(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft", index=True)
     gather_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     countdown_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    go_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # indexed: reminders are found by their time before GO (server/domain/reminders.py)
+    go_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     duration_s: Mapped[int] = mapped_column(Integer, nullable=False)
     # go_at + duration_s, stored so the scheduler can find due mobs with one indexed query.
     end_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -445,4 +446,92 @@ __all__ += [
     "Sponsor",
     "Pledge",
     "FOLLOW_KINDS",
+]
+
+
+# --- reminders and notices (issue 19, docs/GROWTH.md "Reminders") ---
+
+from sqlalchemy import UniqueConstraint  # noqa: E402
+
+NOTICE_KINDS = ("postponed", "started_now", "rescheduled", "cancelled")
+
+
+class ParticipantPushSubscription(Base):
+    """A joined participant's Web Push subscription, for the mob's reminders and notices."""
+
+    __tablename__ = "participant_push_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(1024), nullable=False)
+    p256dh: Mapped[str] = mapped_column(String(200), nullable=False)
+    auth: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ReminderOptIn(Base):
+    """A follower asked for the reminders and notices of one mob."""
+
+    __tablename__ = "reminder_optins"
+
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("followers.id", ondelete="CASCADE"), primary_key=True
+    )
+    mob_pk: Mapped[int] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class MobNotice(Base):
+    """A change of a mob's timeline the scheduler tells its people about (an outbox row, written
+    in the transaction of the change): postponed, started now, rescheduled, cancelled."""
+
+    __tablename__ = "mob_notices"
+    __table_args__ = (
+        UniqueConstraint("mob_pk", "timeline_version", name="uq_mob_notices_version"),
+        CheckConstraint(f"kind IN {NOTICE_KINDS!r}", name="ck_mob_notices_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mob_pk: Mapped[int] = mapped_column(
+        ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    timeline_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )
+
+
+class PushClaim(Base):
+    """One push of one kind to one recipient for one timeline of a mob, claimed (inserted)
+    before it is sent: the unique key makes it exactly once across processes. ``recipient`` is
+    ``f<follower id>`` or ``p<participant id>``; ``kind`` a reminder (``remind_<offset s>``) or
+    a notice kind."""
+
+    __tablename__ = "push_claims"
+    __table_args__ = (
+        UniqueConstraint(
+            "mob_pk", "recipient", "kind", "timeline_version", name="uq_push_claims_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mob_pk: Mapped[int] = mapped_column(ForeignKey("mobs.pk", ondelete="CASCADE"), nullable=False)
+    recipient: Mapped[str] = mapped_column(String(24), nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    timeline_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+__all__ += [
+    "NOTICE_KINDS",
+    "ParticipantPushSubscription",
+    "ReminderOptIn",
+    "MobNotice",
+    "PushClaim",
 ]

@@ -24,6 +24,11 @@ MUTATIONS = [
 ]
 # Log-out and log-out-everywhere: the organizer's own sessions, no mob.
 ACCOUNT = [("DELETE", "/api/sessions/current", None), ("DELETE", "/api/sessions", None)]
+# A joined participant's own routes (the participant token of that mob).
+PARTICIPANT = [
+    ("PUT", "/api/mobs/{mob}/participants/me/push-subscription", {"endpoint": "x"}),
+    ("DELETE", "/api/mobs/{mob}/participants/me/push-subscription", None),
+]
 
 
 @pytest.fixture()
@@ -50,6 +55,23 @@ def test_without_or_with_a_bad_token_is_401(client, owned, method, template, bod
         r = _call(client, method, template, body, mob, task, headers)
         assert r.status_code == 401, (method, template, headers)
         assert r.get_json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("method", "template", "body"), PARTICIPANT)
+def test_participant_routes_need_a_participant_token_of_that_mob(
+    client, owned, method, template, body
+):
+    token, mob, task = owned
+    other = make_published_mob(client, token, spacing_m=40)
+    theirs = client.post(f"/api/mobs/{other['id']}/participants", json={}).get_json()["token"]
+    for headers, code in (
+        ({}, "auth_required"),
+        (auth("not-a-token"), "token_invalid"),
+        (auth(token), "token_invalid"),  # an organizer's token
+        (auth(theirs), "token_invalid"),  # a participant of another mob
+    ):
+        r = _call(client, method, template, body, mob, task, headers)
+        assert (r.status_code, r.get_json()["error"]["code"]) == (401, code), headers
 
 
 @pytest.mark.parametrize(("method", "template", "body"), MUTATIONS[1:])
@@ -89,7 +111,7 @@ def test_every_mutating_route_is_covered(app):
             .replace("{task}", "<int:task_id>")
             .replace("{deed}", "<int:deed_id>"),
         )
-        for m, t, _ in MUTATIONS + ACCOUNT
+        for m, t, _ in MUTATIONS + ACCOUNT + PARTICIPANT
     }
     # Sign-up, log-in and joining a mob (participants have no account) need no token.
     public = {

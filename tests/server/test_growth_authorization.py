@@ -34,6 +34,8 @@ FOLLOWER = [
     ("DELETE", "/api/followers/me/follows/{follow}", None),
     ("PUT", "/api/followers/me/push-subscription", {"endpoint": "https://fcm.googleapis.com/x"}),
     ("DELETE", "/api/followers/me/push-subscription", None),
+    ("PUT", "/api/followers/me/reminders/{mob}", None),
+    ("DELETE", "/api/followers/me/reminders/{mob}", None),
 ]
 # Sponsor token (spn.…).
 SPONSOR = [("DELETE", "/api/pledges/{pledge}", None)]

@@ -22,10 +22,12 @@ BEFORE = json.loads((Path(__file__).parent / "data" / "openapi_before.json").rea
 S = load_settings(env="test")
 
 
-# Routes added since the before-document (issue 19: calendar).
+# Routes added since the before-document (issue 19: calendar, reminders).
 ADDED_SINCE = [
     ("/api/mobs/<mob_id>.ics", ("GET",), ""),
     ("/api/mobs/<mob_id>/organizer/mobs.ics", ("GET",), ""),
+    ("/api/followers/me/reminders/<mob_id>", ("PUT", "DELETE"), ""),
+    ("/api/mobs/<mob_id>/participants/me/push-subscription", ("PUT", "DELETE"), ""),
 ]
 
 # Answers removed on purpose since the before-document: a sign-up no longer tells whether the
