@@ -8,7 +8,8 @@ entry. No organizer e-mail and no position are in it: the title, the description
 and the URL of the mob's page.
 
 An organizer's feed lists their published, upcoming mobs (and the cancelled ones that would
-have been upcoming, so a subscribed calendar sees the cancellation); rehearsals are left out.
+have been upcoming, so a subscribed calendar sees the cancellation); a place's feed lists the
+mobs the nearby search finds there (a cancelled one drops out of it). Rehearsals are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from server.infra.models import LISTED_STATUSES, Mob, utcnow
 
-__all__ = ["mob_calendar", "organizer_calendar", "event_uid", "FEED_MAX"]
+__all__ = ["mob_calendar", "organizer_calendar", "place_calendar", "event_uid", "FEED_MAX"]
 
 PRODID = "-//Good Mob//Good Mob//EN"
 FEED_MAX = 200  # the most mobs one organizer feed lists
@@ -96,4 +97,18 @@ def organizer_calendar(
     cal.add("x-published-ttl", "PT1H")
     for mob in organizer_mobs(session, organizer_id, now):
         cal.add_component(_event(mob, base_url, now))
+    return cal.to_ical()
+
+
+def place_calendar(
+    found: list[Mob], label: str, base_url: str, now: datetime | None = None
+) -> bytes:
+    """A subscribable feed of the mobs near a place (``found``: the nearby search's mobs)."""
+    now = now or utcnow()
+    cal = _calendar(f"Good Mob near {label}")
+    cal.add("refresh-interval;value=duration", "PT1H")
+    cal.add("x-published-ttl", "PT1H")
+    for mob in found:
+        if not mob.rehearsal:
+            cal.add_component(_event(mob, base_url, now))
     return cal.to_ical()

@@ -66,6 +66,16 @@ def _calendar(body: bytes, filename: str, attachment: bool) -> Response:
     return response
 
 
+@blueprint.get("/mobs.ics")
+def nearby_ics():
+    """A subscribable feed of the mobs near a place (the nearby search as a calendar)."""
+    query = parse_query(NearbyQuery, request.args)
+    found = mobs.nearby_mobs(db_session(), query.lon, query.lat, query.radius_m, query.limit)
+    label = f"{query.lat:.4f}, {query.lon:.4f}"
+    body = ical.place_calendar([mob for mob, _ in found], label, request.url_root)
+    return _calendar(body, "goodmob-nearby.ics", False)
+
+
 @blueprint.get("/mobs/<mob_id>.ics")
 def mob_ics(mob_id: str):
     """The mob as a calendar entry (RFC 5545): GO, its page, SEQUENCE and STATUS."""

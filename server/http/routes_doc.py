@@ -126,6 +126,15 @@ ROUTES: dict[str, Op] = {
         {200: ok(r.NearbyMobs, "Mobs with distance_m"), 400: E400},
         query=q.NearbyQuery,
     ),
+    "GET /api/mobs.ics": Op(
+        "A subscribable calendar of the mobs near a place (the nearby search)",
+        {200: _ICS, 400: E400},
+        query=q.NearbyQuery,
+        description=(
+            "The mobs GET /api/mobs lists for the same query, rehearsals left out, one VEVENT "
+            "each as in GET /api/mobs/{mob_id}.ics."
+        ),
+    ),
     "POST /api/mobs": Op(
         "Create a draft mob",
         {201: ok(r.Mob, "The new draft"), 400: E400, 422: E422},

@@ -117,3 +117,25 @@ def test_organizer_feed_lists_published_upcoming_mobs(client, db):
     assert {str(e["uid"]) for e in _parse(same).walk("VEVENT")} == set(events)
     assert client.get(f"/api/mobs/{draft['id']}/organizer/mobs.ics").status_code == 404
     assert datetime.now(UTC) < _go_at(a)
+
+
+def test_place_feed_lists_the_mobs_nearby(client, db):
+    token = make_organizer(client)
+    a = make_published_mob(client, token, title="Near")
+    rehearsal = make_published_mob(client, token, title="Practice", rehearsal=True)
+    draft = make_mob(client, token)
+    lat, lon = a["zone"]["coordinates"][0][0][1], a["zone"]["coordinates"][0][0][0]
+    r = client.get(f"/api/mobs.ics?lat={lat}&lon={lon}&radius_m=1000")
+    cal = _parse(r)
+    assert [str(e["uid"]) for e in cal.walk("VEVENT")] == [f"mob-{a['id']}@goodmob"]
+    assert "near" in str(cal["x-wr-calname"]).lower()
+    for absent in (rehearsal, draft):
+        assert absent["id"] not in r.get_data(as_text=True)
+    far = _parse(client.get("/api/mobs.ics?lat=0&lon=0&radius_m=1000"))
+    assert list(far.walk("VEVENT")) == []
+    r = client.get("/api/mobs.ics?lat=100&lon=0")
+    assert r.status_code == 400
+    assert (
+        r.get_json()["error"]["code"]
+        == client.get("/api/mobs?lat=100&lon=0").get_json()["error"]["code"]
+    )

@@ -24,6 +24,7 @@ S = load_settings(env="test")
 
 # Routes added since the before-document (issue 19: calendar, reminders).
 ADDED_SINCE = [
+    ("/api/mobs.ics", ("GET",), ""),
     ("/api/mobs/<mob_id>.ics", ("GET",), ""),
     ("/api/mobs/<mob_id>/organizer/mobs.ics", ("GET",), ""),
     ("/api/followers/me/reminders/<mob_id>", ("PUT", "DELETE"), ""),
