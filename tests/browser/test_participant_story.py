@@ -115,6 +115,12 @@ def test_after_a_cancel_no_guiding_and_no_bring_a_friend_and_a_postpone_is_follo
     assert value.startswith(("10:", "9:")), value
     assert "walk to your spot now" in page.locator("#main-clock [data-clock=sub]").inner_text()
     assert not page.evaluate("() => document.body.classList.contains('phase-countdown')")
+    # "Add to calendar": the mob's .ics (issue 19 item 4), with the new GO
+    link = page.locator("#ics-link")
+    expect(link).to_be_visible()
+    assert link.get_attribute("href") == f"/api/mobs/{mob['id']}.ics"
+    ics = page.evaluate("(u) => fetch(u).then((r) => r.text())", f"/api/mobs/{mob['id']}.ics")
+    assert "BEGIN:VEVENT" in ics and "SEQUENCE:2" in ics
     # Cancelled: no more guiding to the spot, no "Bring a friend", a way to other mobs.
     rest.call("POST", f"/mobs/{mob['id']}/cancel", 200)
     wait_state(page, "s.phase === 'cancelled'")
