@@ -7,13 +7,13 @@ whose service is unreachable is skipped with a one-line reason; with CI=true it 
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from config import load_settings
 from server import create_app
+from support.db import Database, DatabaseUnavailable
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
@@ -32,32 +32,10 @@ def unavailable(reason: str):
 def _postgis_database():
     """Create a fresh database with PostGIS; return (url, drop callback)."""
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {type(exc).__name__}")
-    name = f"goodmob_test_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    except Exception:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}"'))
-        unavailable("PostGIS extension not installed (apt-get install postgresql-15-postgis-3)")
-    engine.dispose()
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+        database = Database("postgis", admin_url=PG_ADMIN_URL, prefix="goodmob_test_")
+    except DatabaseUnavailable as exc:
+        unavailable(str(exc))
+    return database.url, database.drop
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,21 +5,8 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-# A real park: Volkspark am Weinberg, Berlin-Mitte (approximate outline, lon/lat).
-PARK = {
-    "type": "Polygon",
-    "coordinates": [
-        [
-            [13.39797, 52.53300],
-            [13.40105, 52.53338],
-            [13.40262, 52.53225],
-            [13.40188, 52.53083],
-            [13.39905, 52.53049],
-            [13.39742, 52.53148],
-            [13.39797, 52.53300],
-        ]
-    ],
-}
+from support.organizer import Organizer
+from support.park import PARK  # noqa: F401  (the test park, used by many tests)
 
 
 def future(minutes: float = 60) -> str:
@@ -53,18 +40,10 @@ def organizer_token(
     password: str = PASSWORD,
     timeout: float = 10,
 ) -> str:
-    """``make_organizer`` over HTTP (``requests``) against a running server whose API is at
-    ``api`` (e.g. ``http://127.0.0.1:5000/api``); return the bearer token."""
-    import requests
-
-    email = email or f"org-{secrets.token_hex(4)}@example.org"
-    body = {"email": email, "password": password, "name": name}
-    r = requests.post(f"{api}/organizers", json=body, timeout=timeout)
-    assert r.status_code == 202, r.text
-    body = {"email": email, "password": password}
-    r = requests.post(f"{api}/sessions", json=body, timeout=timeout)
-    assert r.status_code == 201, r.text
-    return r.json()["token"]
+    """``make_organizer`` over HTTP against a running server whose API is at ``api`` (e.g.
+    ``http://127.0.0.1:5000/api``): sign up, log in (support/organizer.py); the token."""
+    org = Organizer(api.removesuffix("/api"), timeout=timeout)
+    return org.sign_up(email=email, password=password, name=name).token
 
 
 def make_mob(client, token: str, **overrides) -> dict:

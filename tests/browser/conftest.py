@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from pathlib import Path
 
 import pytest
-import requests
 
+from support.organizer import Organizer
+from support.park import PARK_CENTER
+from support.server import ServerProcess
 from tests.conftest import IN_CI, unavailable
-from tests.factories import PARK, auth, future, organizer_token
-from tests.integration.conftest import ServerProcess
+from tests.factories import PARK, future
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ALL_BACKENDS = os.environ.get("GOODMOB_BROWSER_BACKENDS", "") == "all"
@@ -44,8 +44,6 @@ SERVER_ENV = {
     "LOCATION_MAX_SPEED_MPS": "1000",
 }
 PHONE_VIEWPORT = {"width": 360, "height": 740}
-# Volkspark am Weinberg, Berlin (inside tests.factories.PARK).
-PARK_CENTER = {"latitude": 52.5320, "longitude": 13.4000}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,26 +61,12 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-class LiveServer(ServerProcess):
-    """A ServerProcess whose output is drained (a full pipe would stall the server)."""
-
-    def start(self, timeout_s: float = 30) -> LiveServer:
-        super().start(timeout_s)
-        self.output: list[str] = []
-        threading.Thread(target=self._drain, daemon=True).start()
-        return self
-
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.output.append(line.rstrip())
-
-
 @pytest.fixture(scope="module")
 def _server_processes():
     """One server process per database for a test module, started on first use, stopped
     after it: left running, its phase scheduler would advance the mobs of later tests that
     share the database."""
-    processes: dict[str, LiveServer] = {}
+    processes: dict[str, ServerProcess] = {}
     yield processes
     for process in processes.values():
         process.stop()
@@ -97,31 +81,14 @@ def live_server(database_url, app, db, _server_processes):
     """
     process = _server_processes.get(database_url)
     if process is None or process.proc.poll() is not None:
-        process = LiveServer(database_url, **SERVER_ENV).start()
+        # Its output is drained (a full pipe would stall the server).
+        process = ServerProcess(database_url, output="drain", **SERVER_ENV).start()
         _server_processes[database_url] = process
     return process
 
 
-class Rest:
-    """The REST API of a live server, as an organizer would use it (``requests``)."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.api = f"{url}/api"
-        self.headers: dict = {}
-
-    def call(self, method: str, path: str, expect: int | None = None, **kwargs):
-        r = requests.request(
-            method, f"{self.api}{path}", headers=self.headers, timeout=10, **kwargs
-        )
-        if expect is not None:
-            assert r.status_code == expect, f"{method} {path} → {r.status_code} {r.text}"
-        return r.json() if r.content else None
-
-    def sign_up(self, name: str = "Ada") -> Rest:
-        """Sign up, then log in (the sign-up answer has no token); later calls use it."""
-        self.headers = auth(organizer_token(self.api, name=name))
-        return self
+class Rest(Organizer):
+    """An organizer on a live server (support/organizer.py) with the tests' mob."""
 
     def published_mob(self, spacing_m: float = 25, go_in_min: float = 60, **fields) -> dict:
         """A published mob over tests.factories.PARK with a task grid; returns its JSON."""
@@ -129,24 +96,14 @@ class Rest:
             "title": "Clean the Weinberg park",
             "description": "Bring gloves; bags are at the gate.",
             "action": "Pick up the litter around your spot",
-            "zone": PARK,
             "go_at": future(go_in_min),
             "duration_s": 120,
             **fields,
         }
-        mob = self.call("POST", "/mobs", 201, json=body)
-        self.call("POST", f"/mobs/{mob['id']}/tasks/generate", 201,
-                  json={"spacing_m": spacing_m, "kind": "litter"})  # fmt: skip
-        return self.call("POST", f"/mobs/{mob['id']}/publish", 200)
-
-    def start_now(self, mob_id: str, lead_s: int) -> dict:
-        return self.call("POST", f"/mobs/{mob_id}/start-now", 200, json={"lead_s": lead_s})
-
-    def mob(self, mob_id: str) -> dict:
-        return self.call("GET", f"/mobs/{mob_id}", 200)
+        return super().published_mob(PARK, spacing_m=spacing_m, **body)
 
     def deeds(self, mob_id: str) -> list[dict]:
-        return self.call("GET", f"/mobs/{mob_id}/deeds", 200)["deeds"]
+        return self.get(f"/mobs/{mob_id}/deeds")["deeds"]
 
 
 @pytest.fixture()

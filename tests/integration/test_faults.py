@@ -16,7 +16,6 @@ acknowledged.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import threading
 import time
@@ -31,8 +30,8 @@ import socketio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import unavailable
-from tests.integration.conftest import ServerProcess, free_port
+from support.ports import free_port
+from support.server import ServerProcess
 from tests.integration.faultproxy import FaultProxy
 from tests.integration.test_multiprocess import FAST, _children, _mob, _wait
 
@@ -41,34 +40,6 @@ NUMBERED = ("timeline", "phase", "announcement")
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 ALL_PHASES = ["countdown", "action", "finished"]
 DEED_OK = ("accepted", "flagged")  # stored and counted (flagged: counted after review)
-
-
-@pytest.fixture()
-def redis_env():
-    """REDIS_URL and a channel of this test's own (as in test_multiprocess)."""
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        unavailable(f"Redis unreachable at {url}: {type(exc).__name__}")
-    return {"REDIS_URL": url, "REDIS_CHANNEL": f"goodmob-test-{secrets.token_hex(4)}"}
-
-
-def _started(server: ServerProcess) -> ServerProcess:
-    """Start ``server`` and keep reading its output (kept in ``server.lines``): a pipe nobody
-    reads fills up with the outage's error logs and then blocks the server's writes."""
-    server.start()
-    server.lines = []
-    pipe = server.proc.stdout
-
-    def read():
-        for line in pipe:
-            server.lines.append(line.rstrip())
-
-    threading.Thread(target=read, daemon=True).start()
-    return server
 
 
 class Phone:
@@ -355,7 +326,9 @@ def _close(phones: list[Phone]) -> None:
 
 @pytest.mark.postgis_only  # several processes: the production setup
 def test_killing_a_worker_mid_action_loses_no_acknowledged_deed(database_url, db, redis_env):
-    server = _started(ServerProcess(database_url, "--workers", "2", **redis_env, **FAST))
+    server = ServerProcess(
+        database_url, "--workers", "2", **redis_env, **FAST, output="drain"
+    ).start()
     phones: list[Phone] = []
     try:
         assert _wait(lambda: len(_children(server.proc.pid)) == 2, 15)
@@ -434,8 +407,8 @@ def test_a_redis_outage_mid_action_loses_and_doubles_no_event(database_url, db, 
             "REDIS_URL": f"redis://127.0.0.1:{redis.port}{real.path or '/0'}",
             "REDIS_CHANNEL": redis_env["REDIS_CHANNEL"],
         }
-        a = _started(ServerProcess(database_url, **env))
-        b = _started(ServerProcess(database_url, **env))
+        a = ServerProcess(database_url, **env, output="drain").start()
+        b = ServerProcess(database_url, **env, output="drain").start()
         phones: list[Phone] = []
         watchers: list[Watcher] = []
         try:
@@ -523,7 +496,7 @@ def test_a_database_outage_acknowledges_only_committed_deeds(database_url, db):
     real = make_url(database_url)
     with FaultProxy(real.host or "127.0.0.1", real.port or 5432) as pg:
         proxied = real.set(host="127.0.0.1", port=pg.port).render_as_string(hide_password=False)
-        server = _started(ServerProcess(proxied, **FAST))
+        server = ServerProcess(proxied, **FAST, output="drain").start()
         phones: list[Phone] = []
         try:
             mob, headers = _mob(server.url, duration_s=120)
@@ -570,7 +543,7 @@ def test_a_database_outage_acknowledges_only_committed_deeds(database_url, db):
 
 def test_connected_phones_resync_through_a_whole_server_restart(database_url, db):
     port = free_port()
-    first = _started(ServerProcess(database_url, port=port, **FAST))
+    first = ServerProcess(database_url, port=port, **FAST, output="drain").start()
     second = None
     phones: list[Phone] = []
     try:
@@ -585,7 +558,7 @@ def test_connected_phones_resync_through_a_whole_server_restart(database_url, db
             connects = [p.connects for p in phones]
             tasks = [p.task["id"] for p in phones]
             first.stop()  # SIGTERM mid-action: graceful; the phones keep reconnecting
-            second = _started(ServerProcess(database_url, port=port, **FAST))
+            second = ServerProcess(database_url, port=port, **FAST, output="drain").start()
             moved = lambda: all(p.connects > c for p, c in zip(phones, connects, strict=True))  # noqa: E731
             assert _wait(moved, 20), _states(phones)
             for phone, task_id in zip(phones, tasks, strict=True):

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import secrets
 import threading
 import uuid
 
@@ -25,8 +23,9 @@ import socketio
 from sqlalchemy import func, select
 
 from server.infra.models import COUNTED_DEED_STATUSES, Deed
-from tests.conftest import unavailable
-from tests.factories import PARK, future, organizer_token
+from support.organizer import Organizer
+from support.server import ServerProcess
+from tests.factories import PARK, future
 from tests.growth_support import (
     CITIES,
     PushService,
@@ -37,7 +36,6 @@ from tests.growth_support import (
     square,
     vapid_claims,
 )
-from tests.integration.conftest import ServerProcess
 
 FAST = {"START_NOW_MIN_LEAD_S": "1", "DURATION_MIN_S": "1"}
 TIMEOUT = 10
@@ -78,7 +76,7 @@ class Api:
 
 
 def organizer(base: str, name: str = "Ada") -> Api:
-    return Api(base, organizer_token(f"{base}/api", name=name, timeout=5))
+    return Api(base, Organizer(base, timeout=5).sign_up(name=name).token)
 
 
 def new_mob(api: Api, zone: dict, title: str, duration_s: int = 60) -> dict:
@@ -322,18 +320,6 @@ def test_cascade_and_views_over_http(server, db):
     assert [(s["name"], s["brought"]) for s in cascade["sharers"]] == [("Ada", 1), ("Alice", 1)]
     assert cascade["depth"] == 2 and cascade["via_organizer"] == 1
     assert anon.get(f"/api/mobs/{mob['id']}/funnel")["viewed"] == 2
-
-
-@pytest.fixture()
-def redis_env():
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        unavailable(f"Redis unreachable at {url}: {type(exc).__name__}")
-    return {"REDIS_URL": url, "REDIS_CHANNEL": f"goodmob-test-{secrets.token_hex(4)}"}
 
 
 def test_across_processes_with_redis(database_url, db, redis_env):

@@ -10,12 +10,14 @@ import threading
 import pytest
 import requests
 
-from tests.factories import auth, future, organizer_token, star_zone
-from tests.integration.conftest import ServerProcess
+from support.organizer import Organizer
+from support.server import ServerProcess
+from tests.factories import future, star_zone
 
 
 def _organizer(api: str) -> dict:
-    return auth(organizer_token(api, email="star@example.org", name="Star"))
+    org = Organizer(api.removesuffix("/api")).sign_up(email="star@example.org", name="Star")
+    return org.headers
 
 
 def _star_mob(api: str, headers: dict) -> str:

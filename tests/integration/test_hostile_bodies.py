@@ -11,14 +11,15 @@ import json
 import requests
 import websocket
 
-from tests.factories import PARK, auth, future, organizer_token
+from support.organizer import Organizer
+from tests.factories import PARK, future
 
 LIMIT = 1_048_576  # MAX_BODY_BYTES, the default
 
 
 def _token(api: str) -> dict:
-    token = organizer_token(api, email="hostile@example.org", name="H")
-    return {**auth(token), "Content-Type": "application/json"}
+    org = Organizer(api.removesuffix("/api")).sign_up(email="hostile@example.org", name="H")
+    return {**org.headers, "Content-Type": "application/json"}
 
 
 def _mob_body(size: int) -> bytes:

@@ -8,21 +8,19 @@ whichever process is scraped, the counts cover both.
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import threading
 import time
 import uuid
 
-import pytest
 import requests
 import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import unavailable
-from tests.factories import PARK, auth, future, organizer_token
-from tests.integration.conftest import ServerProcess
+from support.organizer import Organizer
+from support.server import ServerProcess
+from tests.factories import PARK, future
 
 NS = "/participant"
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
@@ -31,19 +29,6 @@ INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 METRICS_TOKEN = "integration-scrape-" + secrets.token_hex(8)
 FAST = {"START_NOW_MIN_LEAD_S": "1", "DURATION_MIN_S": "1", "LOCATION_MAX_SPEED_MPS": "100000",
         "SHUTDOWN_TIMEOUT_S": "2", "METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
-
-
-@pytest.fixture()
-def redis_env():
-    """REDIS_URL and a channel of this test's own."""
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        unavailable(f"Redis unreachable at {url}: {type(exc).__name__}")
-    return {"REDIS_URL": url, "REDIS_CHANNEL": f"goodmob-test-{secrets.token_hex(4)}"}
 
 
 def scrape(base_url: str) -> list:
@@ -98,7 +83,7 @@ class Phone:
 
 def _published_mob(base_url: str) -> tuple[dict, dict]:
     api = f"{base_url}/api"
-    headers = auth(organizer_token(api, name="Org"))
+    headers = Organizer(base_url, timeout=5).sign_up(name="Org").headers
     body = {"title": "Metrics", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60}
     mob = requests.post(f"{api}/mobs", json=body, headers=headers, timeout=5).json()
     r = requests.post(f"{api}/mobs/{mob['id']}/tasks/generate", headers=headers, timeout=10,

@@ -7,37 +7,23 @@ emits a transition. Clients are real python-socketio clients over WebSocket.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import threading
 import time
 import uuid
 
-import pytest
 import requests
 import socketio
 from sqlalchemy import text
 
-from tests.conftest import unavailable
-from tests.factories import PARK, auth, future, organizer_token
-from tests.integration.conftest import ServerProcess, free_port
+from support.organizer import Organizer
+from support.ports import free_port
+from support.server import ServerProcess
+from tests.factories import PARK, future
 
 NS = "/participant"
 FAST = {"START_NOW_MIN_LEAD_S": "1", "DURATION_MIN_S": "1"}
-
-
-@pytest.fixture()
-def redis_env():
-    """REDIS_URL and a channel of this test's own (pub/sub channels span Redis databases)."""
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        unavailable(f"Redis unreachable at {url}: {type(exc).__name__}")
-    return {"REDIS_URL": url, "REDIS_CHANNEL": f"goodmob-test-{secrets.token_hex(4)}"}
 
 
 class Phone:
@@ -117,7 +103,7 @@ class Phone:
 
 def _mob(base_url: str, duration_s: int = 2) -> tuple[dict, dict]:
     api = f"{base_url}/api"
-    headers = auth(organizer_token(api, name="Org"))
+    headers = Organizer(base_url, timeout=5).sign_up(name="Org").headers
     body = {
         "title": "Two",
         "action": "Go",

@@ -11,8 +11,9 @@ import socketio
 from sqlalchemy import select, update
 
 from server.infra.models import Mob, Task
-from tests.factories import PARK, future, organizer_token
-from tests.integration.conftest import ServerProcess
+from support.organizer import Organizer
+from support.server import ServerProcess
+from tests.factories import PARK, future
 
 NS = "/participant"
 INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
@@ -20,8 +21,8 @@ INSIDE = {"lat": 52.5320, "lon": 13.4000, "accuracy_m": 8, "at": 0}
 
 def _organizer_mob(server, capacity: int):
     api = f"{server.url}/api"
-    token = organizer_token(api, email="race@example.org", name="Race")
-    headers = {"Authorization": f"Bearer {token}"}
+    org = Organizer(server.url, timeout=5).sign_up(email="race@example.org", name="Race")
+    headers = org.headers
     mob = requests.post(
         f"{api}/mobs",
         json={"title": "Race", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60},

@@ -5,14 +5,16 @@ import socketio
 from sqlalchemy import select
 
 from server.infra.models import Participant
-from tests.factories import PARK, auth, future, organizer_token
+from support.organizer import Organizer
+from tests.factories import PARK, future
 
 NS = "/participant"
 
 
 def _mob(server) -> dict:
     api = f"{server.url}/api"
-    headers = auth(organizer_token(api, email="walk@example.org", name="Walk"))
+    org = Organizer(server.url, timeout=5).sign_up(email="walk@example.org", name="Walk")
+    headers = org.headers
     body = {"title": "Walk", "action": "Go", "zone": PARK, "go_at": future(), "duration_s": 60}
     mob = requests.post(f"{api}/mobs", json=body, headers=headers, timeout=5).json()
     r = requests.post(

@@ -15,15 +15,15 @@ from urllib.parse import urlparse
 
 import requests
 
-from tests.integration.conftest import ServerProcess
+from support.server import ServerProcess
 from tests.integration.faultproxy import FaultProxy
-from tests.integration.test_multiprocess import FAST, Phone, _mob, _wait, redis_env  # noqa: F401
+from tests.integration.test_multiprocess import FAST, Phone, _mob, _wait
 
 SLOW_S = 3.5  # longer than a join and an announcement on a busy machine; redis-py
 # gives up on a connection after 5 s
 
 
-def test_a_phone_gets_what_is_published_right_after_it_joined(database_url, db, redis_env):  # noqa: F811
+def test_a_phone_gets_what_is_published_right_after_it_joined(database_url, db, redis_env):
     real = urlparse(redis_env["REDIS_URL"])
     with FaultProxy(real.hostname, real.port or 6379, connect_delay_s=SLOW_S) as slow:
         b = ServerProcess(database_url, **redis_env, **FAST).start()

@@ -18,8 +18,9 @@ import time
 import pytest
 import requests
 
-from tests.factories import PARK, future, organizer_token
-from tests.integration.conftest import ServerProcess
+from support.organizer import Organizer
+from support.server import ServerProcess
+from tests.factories import PARK, future
 
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 
@@ -204,7 +205,7 @@ def test_websockets_over_the_per_address_cap_are_refused(database_url, db):
 
 def _organizer_mob_follower(url: str) -> tuple[str, str, str]:
     """An organizer's token, a follower's token and the organizer's draft mob's id."""
-    token = organizer_token(f"{url}/api", email="slow@example.org", name="Slow")
+    token = Organizer(url).sign_up(email="slow@example.org", name="Slow").token
     body = {"title": "Slow", "action": "Wait", "zone": PARK, "go_at": future(), "duration_s": 60}
     r = requests.post(
         f"{url}/api/mobs", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10

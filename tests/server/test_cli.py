@@ -14,12 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from config import REPO_ROOT as ROOT
 from config import Settings
 from server import cli
 from server.domain import participants
 from server.infra.models import Mob, Participant, Task, utcnow
+from support.ports import free_port
 from tests.factories import make_organizer, make_published_mob
-from tests.integration.conftest import ROOT, free_port
 
 # A participant's fix inside the park (distinctive digits, so they can be searched for).
 FIX = {"lat": 52.53187, "lon": 13.40021, "accuracy_m": 8, "at": 0}

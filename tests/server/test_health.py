@@ -19,8 +19,9 @@ from server.domain import scheduler
 from server.domain.readiness import SCHEDULER_STARTED, mark_scheduler_started
 from server.http.health import health
 from server.infra.db import make_engine
+from support.ports import free_port
+from support.server import ServerProcess
 from tests.conftest import PG_ADMIN_URL, _postgis_database
-from tests.integration.conftest import ServerProcess, free_port
 
 
 def bare_app(settings) -> Flask:

@@ -255,7 +255,7 @@ def test_a_real_server_writes_json_lines_without_personal_data(database_url, db)
     import requests
     import socketio as socketio_client
 
-    from tests.integration.conftest import ServerProcess
+    from support.server import ServerProcess
 
     server = ServerProcess(database_url, LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     output: list[str] = []

@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from server import socketio
 from server.infra.models import Participant
+from support.server import ServerProcess
 from tests.factories import PARK, auth, make_organizer, make_published_mob, organizer_token
-from tests.integration.conftest import ServerProcess
 from tests.server.test_timeline import shift_schedule, tick
 
 P, LIVE = "/participant", "/live"

@@ -359,7 +359,8 @@ def test_two_server_processes_on_one_port_share_the_join_budget(tmp_path, redis_
 
     Its own SQLite file: the database does not matter here, so it runs once, not per backend.
     """
-    from tests.integration.conftest import ServerProcess, free_port
+    from support.ports import free_port
+    from support.server import ServerProcess
 
     server = ServerProcess(
         f"sqlite:///{tmp_path / 'rl.sqlite3'}",

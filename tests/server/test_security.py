@@ -21,8 +21,8 @@ from flask import Flask
 from config import REPO_ROOT, load_settings
 from server import socketio
 from server.infra import security
+from support.server import ServerProcess
 from tests.factories import make_organizer, make_published_mob
-from tests.integration.conftest import ServerProcess
 
 PWA = REPO_ROOT / "pwa"
 EVIL = "https://evil.example"
