@@ -1,4 +1,4 @@
-"""The demo (``./scripts/run --demo``, server/demo.py) against real server processes: a sample
+"""The demo (``./scripts/run --demo``, support/demo.py) against real server processes: a sample
 mob, and a crowd of simulated phones (bench/sim/run.mjs under Node, the real Socket.IO
 protocol) that join, walk in, take tasks, fire at GO and confirm deeds."""
 
@@ -14,9 +14,10 @@ import time
 import requests
 
 from config import REPO_ROOT
-from server.demo import run_demo
+from support.demo import run_demo
+from support.ports import free_port
+from support.server import ServerProcess
 from tests.conftest import unavailable
-from tests.integration.conftest import ServerProcess, free_port
 
 PHONES = 5
 GO_IN_S = 20
@@ -82,7 +83,7 @@ def test_demo_crowd_joins_fires_at_go_and_confirms_deeds(tmp_path):
 
 
 def test_demo_serve_starts_the_server_prints_the_urls_and_stops_both(tmp_path):
-    """``./scripts/run --demo`` is ``python -m server.demo --serve``: it starts the server,
+    """``./scripts/run --demo`` is ``python -m support.demo --serve``: it starts the server,
     prints the live map, participant and organizer URLs, and Ctrl-C stops everything."""
     port = free_port()
     env = {
@@ -92,7 +93,7 @@ def test_demo_serve_starts_the_server_prints_the_urls_and_stops_both(tmp_path):
         "SECRET_KEY": "integration-secret-" + "y" * 32,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.demo", "--serve", "--phones", "0", "--go-in-s", "120"]
+        [sys.executable, "-m", "support.demo", "--serve", "--phones", "0", "--go-in-s", "120"]
         + ["--", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,

@@ -1,25 +1,24 @@
 """A demo a newcomer can watch: a sample mob in a park and a crowd of simulated phones.
 
-``run_demo`` talks to a running server only through its public API, like any organizer:
-it signs up a demo organizer, creates a mob over a Berlin park with generated tasks,
-publishes it with GO a few minutes away, and starts the benchmarks' phone simulator
-(``bench/sim/run.mjs`` in crowd mode: the PWA's own ``clock.js`` with its ``CLOCK_CONFIG``
-and the Socket.IO client)
-as a Node subprocess. Its phones join at random moments, walk from outside the park into it
-(``report_location`` every ~2 s), take the tasks the server gives them, fire at GO on their
-synchronized clocks (their own clocks are off by up to ±10 min) and confirm their deeds a
-few seconds later. Open the printed live URL to watch, the participant URL to join from
-your own browser.
+``run_demo`` talks to a running server only through its public API, like any organizer
+(``support.organizer``): it signs up and logs in a demo organizer, creates a mob over a
+Berlin park with generated tasks, publishes it with GO a few minutes away, and starts the
+benchmarks' phone simulator (``bench/sim/run.mjs`` in crowd mode: the PWA's own
+``clock.js`` with its ``CLOCK_CONFIG`` and the Socket.IO client) as a Node subprocess. Its
+phones join at random moments, walk from outside the park into it (``report_location``
+every ~2 s), take the tasks the server gives them, fire at GO on their synchronized clocks
+(their own clocks are off by up to ±10 min) and confirm their deeds a few seconds later.
+Open the printed live URL to watch, the participant URL to join from your own browser.
 
 Usage::
 
     ./scripts/run --demo [--demo-phones 30] [--demo-go-in 180] [server options]
 
 starts the server (``python -m server`` with the other options) and the demo against it, and
-stops both on Ctrl-C; that is ``.venv/bin/python -m server.demo --serve [--phones N]
+stops both on Ctrl-C; that is ``.venv/bin/python -m support.demo --serve [--phones N]
 [--go-in-s S] -- [server options]``. With a server already running::
 
-    .venv/bin/python -m server.demo [--url http://127.0.0.1:5000] [--phones 30] [--go-in-s 180]
+    .venv/bin/python -m support.demo [--url http://127.0.0.1:5000] [--phones 30] [--go-in-s 180]
 
 From code, once the server answers::
 
@@ -44,29 +43,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import requests
-
 from config import REPO_ROOT, ConfigError, load_settings
+from support.organizer import Organizer
+from support.park import PARK
+from support.server import ServerExited, ServerProcess, ServerTimeout, wait_until_up
 
 __all__ = ["Demo", "DEMO_PARK", "run_demo", "create_demo_mob", "serve_with_demo", "start_crowd"]
 
 SIMULATOR = REPO_ROOT / "bench" / "sim" / "run.mjs"
 
-# Volkspark am Weinberg, Berlin-Mitte (approximate outline), lon/lat.
-DEMO_PARK = {
-    "type": "Polygon",
-    "coordinates": [
-        [
-            [13.39797, 52.53300],
-            [13.40105, 52.53338],
-            [13.40262, 52.53225],
-            [13.40188, 52.53083],
-            [13.39905, 52.53049],
-            [13.39742, 52.53148],
-            [13.39797, 52.53300],
-        ]
-    ],
-}
+DEMO_PARK = PARK  # Volkspark am Weinberg, Berlin-Mitte (support/park.py)
 DEMO_TITLE = "Demo: clean up Volkspark am Weinberg"
 DEMO_ACTION = "Pick up every piece of litter within 10 m of your spot"
 DEMO_DURATION_S = 300
@@ -101,88 +87,27 @@ class Demo:
             self.crowd.wait(5)
 
 
-def _wait_for_server(base_url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no Good Mob server answers at {base_url}")
-        time.sleep(0.3)
-
-
-def _check(response: requests.Response, what: str) -> dict:
-    if response.status_code >= 400:
-        raise RuntimeError(f"{what} failed: {response.status_code} {response.text[:300]}")
-    return response.json()
-
-
 def create_demo_mob(base_url: str, *, phones: int, go_in_s: float) -> tuple[dict, str, str]:
     """Sign up a demo organizer and publish the sample mob; (mob, email, password)."""
-    api = f"{base_url}/api"
     email = f"demo-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(9)
-    _check(
-        requests.post(
-            f"{api}/organizers",
-            json={"email": email, "password": password, "name": "Good Mob demo"},
-            timeout=10,
-        ),
-        "signing up the demo organizer",
+    org = Organizer(base_url).sign_up(email=email, password=password, name="Good Mob demo")
+    mob = org.create_mob(
+        DEMO_PARK,
+        title=DEMO_TITLE,
+        description="A simulated crowd walks in, takes tasks and acts at GO. "
+        "Join from your own browser: you are one of them.",
+        action=DEMO_ACTION,
+        go_at=datetime.now(UTC) + timedelta(seconds=go_in_s),
+        duration_s=DEMO_DURATION_S,
     )
-    body = _check(  # the sign-up answer carries no token: log in (docs/SECURITY.md §9)
-        requests.post(f"{api}/sessions", json={"email": email, "password": password}, timeout=10),
-        "logging in the demo organizer",
-    )
-    headers = {"Authorization": f"Bearer {body['token']}"}
-    go_at = datetime.now(UTC) + timedelta(seconds=go_in_s)
-    mob = _check(
-        requests.post(
-            f"{api}/mobs",
-            json={
-                "title": DEMO_TITLE,
-                "description": "A simulated crowd walks in, takes tasks and acts at GO. "
-                "Join from your own browser: you are one of them.",
-                "action": DEMO_ACTION,
-                "zone": DEMO_PARK,
-                "go_at": go_at.isoformat(),
-                "duration_s": DEMO_DURATION_S,
-            },
-            headers=headers,
-            timeout=10,
-        ),
-        "creating the demo mob",
-    )
-    tasks = _check(
-        requests.post(
-            f"{api}/mobs/{mob['id']}/tasks/generate",
-            json={"spacing_m": TASK_SPACING_M, "kind": "litter", "capacity": 1},
-            headers=headers,
-            timeout=30,
-        ),
-        "generating tasks",
-    )
+    tasks = org.generate_tasks(mob["id"], TASK_SPACING_M, "litter", capacity=1, timeout=30)
     count = len(tasks["features"])
     # Room for every simulated phone and a few visitors.
     capacity = max(1, -(-(phones + 10) // max(1, count)))
     if capacity > 1:
-        _check(
-            requests.post(
-                f"{api}/mobs/{mob['id']}/tasks/generate",
-                json={"spacing_m": TASK_SPACING_M, "kind": "litter", "capacity": capacity},
-                headers=headers,
-                timeout=30,
-            ),
-            "generating tasks",
-        )
-    mob = _check(
-        requests.post(f"{api}/mobs/{mob['id']}/publish", headers=headers, timeout=10),
-        "publishing the demo mob",
-    )
-    return mob, email, password
+        org.generate_tasks(mob["id"], TASK_SPACING_M, "litter", capacity=capacity, timeout=30)
+    return org.publish(mob["id"]), email, password
 
 
 def start_crowd(
@@ -258,7 +183,10 @@ def run_demo(
     """
     base_url = base_url.rstrip("/")
     shown = (public_url or base_url).rstrip("/")
-    _wait_for_server(base_url)
+    try:
+        wait_until_up(base_url, timeout_s=30)
+    except ServerTimeout:
+        raise RuntimeError(f"no Good Mob server answers at {base_url}") from None
     mob, email, password = create_demo_mob(base_url, phones=phones, go_in_s=go_in_s)
     demo = Demo(
         mob_id=mob["id"],
@@ -330,16 +258,6 @@ def _demo_rate_limits(phones: int) -> dict[str, str]:
     return {k: v for k, v in limits.items() if k not in os.environ}
 
 
-def _stop_process(proc: subprocess.Popen, timeout_s: float = 30) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def serve_with_demo(
     server_args: list[str], *, phones: int = 30, go_in_s: float = 180, crowd: dict | None = None
 ) -> int:
@@ -357,9 +275,15 @@ def serve_with_demo(
             file=sys.stderr,
         )
         return 1
-    env = {**os.environ, **_demo_rate_limits(phones)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", *server_args], cwd=REPO_ROOT, env=env
+    server = ServerProcess(
+        None,  # DATABASE_URL and every other setting from this environment
+        *server_args,
+        host=host,
+        port=port,
+        url=url,
+        output="inherit",
+        base_env={},
+        **_demo_rate_limits(phones),
     )
 
     def terminate(*_):
@@ -369,20 +293,14 @@ def serve_with_demo(
     previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     demo = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                print(f"demo: the server exited ({server.returncode})", file=sys.stderr)
-                return 1
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                print(f"demo: the server does not answer at {url}", file=sys.stderr)
-                return 1
-            time.sleep(0.3)
+        try:
+            server.start(timeout_s=60)
+        except ServerExited:
+            print(f"demo: the server exited ({server.proc.returncode})", file=sys.stderr)
+            return 1
+        except ServerTimeout:
+            print(f"demo: the server does not answer at {url}", file=sys.stderr)
+            return 1
         demo = run_demo(
             url,
             phones=phones,
@@ -391,7 +309,7 @@ def serve_with_demo(
             crowd=crowd,
         )
         _say("Ctrl-C stops the demo and the server")
-        return server.wait() or 0
+        return server.proc.wait() or 0
     except KeyboardInterrupt:
         _say("stopping the demo and the server")
         return 0
@@ -403,12 +321,12 @@ def serve_with_demo(
             signal.signal(sig, handler)
         if demo is not None:
             demo.stop()
-        _stop_process(server)
+        server.stop(timeout_s=30)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m server.demo",
+        prog="python -m support.demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
