@@ -36,13 +36,16 @@ import socket
 import struct
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import requests
 
-from bench.common import git_revision, machine, organizer_headers, write_section
-from bench.harness import CENTRE, M_PER_DEG_LAT, Database, Server, busy_cores, progress
+from bench.common import git_revision, machine, write_section
+from bench.harness import Server, busy_cores, database, progress
+from support.organizer import Organizer
+from support.park import BERLIN as CENTRE
+from support.park import M_PER_DEG_LAT, box_polygon
 
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 NEAR = {"lat": CENTRE[1], "lon": CENTRE[0], "radius_m": 2000}
@@ -252,30 +255,18 @@ def attack_generate(server: Server, seed: dict, spacing_m: float) -> dict:
 
 
 def seed(server: Server) -> dict:
-    api = f"{server.url}/api"
-    headers = organizer_headers(api, "attack@example.org", "correct horse", "Bench")
-    token = headers["Authorization"].removeprefix("Bearer ")
-    go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    org = Organizer(server.url).sign_up(email="attack@example.org", name="Bench")
     lon, lat = CENTRE
     d = 0.002
-    square = {
-        "type": "Polygon",
-        "coordinates": [[[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d],
-                         [lon - d, lat + d], [lon - d, lat - d]]],
-    }  # fmt: skip
-    base = {"title": "Attack", "action": "Stay", "go_at": go_at, "duration_s": 600}
-    r = requests.post(f"{api}/mobs", json={**base, "zone": square}, headers=headers, timeout=10)
-    r.raise_for_status()
-    mob_id = r.json()["id"]
-    requests.post(f"{api}/mobs/{mob_id}/publish", headers=headers, timeout=10)
-    star = {**base, "zone": star_zone()}
-    r = requests.post(f"{api}/mobs", json=star, headers=headers, timeout=30)
-    r.raise_for_status()
-    star_id = r.json()["id"]
-    r = requests.post(f"{api}/followers", timeout=10)
+    square = box_polygon((lon - d, lat - d, lon + d, lat + d))
+    base = {"title": "Attack", "action": "Stay", "duration_s": 600}
+    mob_id = org.create_mob(square, **base)["id"]
+    org.request("POST", f"/mobs/{mob_id}/publish")  # its answer is not checked
+    star_id = org.create_mob(star_zone(), timeout=30, **base)["id"]
+    r = requests.post(f"{server.url}/api/followers", timeout=10)
     r.raise_for_status()
     return {
-        "organizer": token,
+        "organizer": org.token,
         "mob_id": mob_id,
         "star_id": star_id,
         "follower": r.json()["follower_token"],
@@ -301,7 +292,7 @@ def summarize(samples: list, t0: float, t1: float) -> dict:
 
 def run_backend(backend: str, args) -> dict:
     _say(f"{backend}: database and server")
-    db = Database(backend)
+    db = database(backend)
     server = Server(db.url)
     phases = []
     try:

@@ -1,58 +1,42 @@
 """A real server under load for the realtime benchmarks: a database (SQLite or PostGIS), one
 ``python -m server`` process, a mob with tasks, participants, and Node worker processes of
-phones (bench/phones.mjs) that talk to the server over real WebSocket connections.
+phones (bench/phones.mjs) that talk to the server over real WebSocket connections. The
+database, the server process and the organizer are support/'s (db.py, server.py,
+organizer.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import requests
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select
 
-from bench.common import ROOT, organizer_headers
+from bench.common import ROOT
 from config import load_settings
 from server.domain.participants import TOKEN_SALT
 from server.infra.db import make_engine
 from server.infra.models import Mob, Participant
+from support.db import PG_ADMIN_URL, Database
+from support.organizer import Organizer
+from support.park import box_polygon, square_box
+from support.server import ServerProcess, cpu_seconds
 
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", PG_ADMIN_URL)
 SECRET_KEY = "bench-secret-" + "z" * 40
-CENTRE = (13.4050, 52.5200)  # Berlin
-M_PER_DEG_LAT = 111_320.0
 
 
 def progress(name: str, msg: str) -> None:
     print(f"[bench.{name}] {msg}", file=sys.stderr, flush=True)
-
-
-def square_zone(side_m: float, inset_m: float = 0.0) -> tuple[float, float, float, float]:
-    """(west, south, east, north) of a square of ``side_m`` around CENTRE, shrunk by inset."""
-    half = side_m / 2 - inset_m
-    dlat = half / M_PER_DEG_LAT
-    dlon = half / (M_PER_DEG_LAT * math.cos(math.radians(CENTRE[1])))
-    return (CENTRE[0] - dlon, CENTRE[1] - dlat, CENTRE[0] + dlon, CENTRE[1] + dlat)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def renice(pid: int, nice: int) -> None:
@@ -61,63 +45,24 @@ def renice(pid: int, nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, nice)
 
 
-class Database:
+def database(backend: str) -> Database:
     """A fresh database for one run: a temporary SQLite file or a new PostGIS database."""
-
-    def __init__(self, backend: str):
-        self.backend = backend
-        self._tmp = None
-        self._name = None
-        if backend == "sqlite":
-            self._tmp = tempfile.mkdtemp(prefix="goodmob-bench-")
-            self.url = f"sqlite:///{self._tmp}/bench.sqlite3"
-            return
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        self._name = f"goodmob_bench_{secrets.token_hex(3)}"
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{self._name}"'))
-        admin.dispose()
-        self.url = PG_ADMIN.rsplit("/", 1)[0].replace("+psycopg2", "") + "/" + self._name
-        engine = create_engine(PG_ADMIN.rsplit("/", 1)[0] + "/" + self._name)
-        with engine.begin() as c:
-            c.execute(text("CREATE EXTENSION postgis"))
-        engine.dispose()
-
-    def engine(self):
-        settings = load_settings({}, env="test", database_url=self.url, secret_key=SECRET_KEY)
-        return make_engine(settings)
-
-    def drop(self) -> None:
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-        if self._name:
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
-            admin.dispose()
+    return Database(backend, admin_url=PG_ADMIN, prefix="goodmob_bench_")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def engine_for(db: Database):
+    """An engine on the run's database, as the server makes it (SpatiaLite loaded)."""
+    settings = load_settings({}, env="test", database_url=db.url, secret_key=SECRET_KEY)
+    return make_engine(settings)
 
 
-class Server:
-    """One ``python -m server`` process (production settings), its output kept in a file."""
+class Server(ServerProcess):
+    """One ``python -m server`` process (production settings), its output kept in a
+    temporary file that ``stop()`` returns and removes."""
 
     def __init__(self, database_url: str, nice: int = 0, **env):
-        self.nice = nice
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.mkstemp(prefix="goodmob-bench-server-", suffix=".log")[1])
-        self.env = {
-            **os.environ,
-            "GOODMOB_ENV": "production",
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": SECRET_KEY,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
+        log = Path(tempfile.mkstemp(prefix="goodmob-bench-server-", suffix=".log")[1])
+        env = {
             # Every phone of the benchmark comes from 127.0.0.1: lift the per-address limits
             # (real phones have their own addresses); the per-participant limits stay.
             "RATE_LIMIT_REPORT_ADDR": "1000000/1",
@@ -125,84 +70,32 @@ class Server:
             "SOCKET_MAX_PER_ADDRESS": "100000",
             **env,
         }
-        self.proc: subprocess.Popen | None = None
-        self._log = self.log_path.open("w")
-
-    def migrate(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "server", "migrate"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        base = {"GOODMOB_ENV": "production", "SECRET_KEY": SECRET_KEY}
+        super().__init__(database_url, output=log, base_env=base, nice=nice, cwd=ROOT, **env)
 
     def start(self, timeout_s: float = 60) -> Server:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        renice(self.proc.pid, self.nice)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_path.read_text()}")
-            try:
-                requests.get(f"{self.url}/healthz", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not answer in time")
+        super().start(timeout_s)
+        return self
 
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def stop(self) -> str:
+    def stop(self, timeout_s: float = 30) -> str:
         """SIGTERM (a clean shutdown), then the server's output."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log_path.exists():
-            return ""
-        self._log.close()
-        output = self.log_path.read_text()
-        self.log_path.unlink()
+        output = super().stop(timeout_s)
+        self.log_path.unlink(missing_ok=True)
         return output
 
 
 def seed_mob(server: Server, side_m: float, spacing_m: float, capacity: int) -> dict:
     """An organizer and a published mob over a square zone, with generated tasks (REST)."""
-    api = f"{server.url}/api"
-    headers = organizer_headers(api, "bench@example.org", "correct horse", "Bench")
-    w, s, e, n = square_zone(side_m)
-    zone = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    body = {"title": "Bench", "action": "Go", "zone": zone, "go_at": go_at, "duration_s": 600}
-    r = requests.post(f"{api}/mobs", json=body, headers=headers, timeout=10)
-    r.raise_for_status()
-    mob = r.json()
-    r = requests.post(
-        f"{api}/mobs/{mob['id']}/tasks/generate",
-        json={"spacing_m": spacing_m, "kind": "litter", "capacity": capacity},
-        headers=headers,
-        timeout=60,
+    org = Organizer(server.url).sign_up(email="bench@example.org", name="Bench")
+    zone = box_polygon(square_box(side_m))
+    return org.published_mob(
+        zone, spacing_m=spacing_m, capacity=capacity, title="Bench", action="Go", duration_s=600
     )
-    r.raise_for_status()
-    mob["task_count"] = r.json()["count"]
-    requests.post(f"{api}/mobs/{mob['id']}/publish", headers=headers, timeout=10).raise_for_status()
-    return mob
 
 
 def seed_participants(db: Database, mob_id: str, n: int) -> list[int]:
     """``n`` participants of the mob, inserted in one transaction; their ids."""
-    engine = db.engine()
+    engine = engine_for(db)
     try:
         with engine.begin() as c:
             mob_pk = c.scalar(select(Mob.pk).where(Mob.id == mob_id))

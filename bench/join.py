@@ -24,17 +24,17 @@ import numpy as np
 
 from bench.common import git_revision, machine, percentiles_ms, write_section
 from bench.harness import (
-    Database,
     PhoneWorkers,
     Server,
     busy_cores,
+    database,
     phone_configs,
     progress,
     seed_mob,
     seed_participants,
-    square_zone,
     tokens_for,
 )
+from support.park import square_box
 
 STEPS = ("post", "connect", "join_mob", "total")
 
@@ -61,7 +61,7 @@ def join_round(joiners: PhoneWorkers, server: Server, count: int, concurrency: i
 
 
 def run_backend(backend: str, args) -> dict:
-    db = Database(backend)
+    db = database(backend)
     server = Server(db.url)
     joiners = load = None
     try:
@@ -78,7 +78,7 @@ def run_backend(backend: str, args) -> dict:
         _say(f"{tag} idle: {brief(results['idle'])}")
         if args.load_phones:
             ids = seed_participants(db, mob["id"], args.load_phones)
-            box = square_zone(1000, 60)
+            box = square_box(1000, 60)
             slices = phone_configs(
                 ids, tokens_for(ids, mob["id"]), box, np.random.default_rng(7), 2
             )

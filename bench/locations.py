@@ -29,19 +29,19 @@ from sqlalchemy import select
 
 from bench.common import git_revision, machine, percentiles_ms, write_section
 from bench.harness import (
-    M_PER_DEG_LAT,
-    Database,
     PhoneWorkers,
     Server,
     busy_cores,
+    database,
+    engine_for,
     phone_configs,
     progress,
     seed_mob,
     seed_participants,
-    square_zone,
     tokens_for,
 )
 from server.infra.models import Participant
+from support.park import M_PER_DEG_LAT, square_box
 
 TARGET_RATE = 2000
 TARGET_P99_MS = 100
@@ -76,12 +76,12 @@ def merge_runs(answers: list[dict]) -> dict:
     return merged
 
 
-def check_positions(db: Database, last: dict[int, dict]) -> dict:
+def check_positions(db, last: dict[int, dict]) -> dict:
     """Compare each phone's stored position with what it was told: ``same`` = its last
     acknowledged fix, ``later`` = a fix sent after it whose ack timed out (the server took
     it late), ``lost`` = anything else (an acknowledged fix overwritten by an older one, or
     missing)."""
-    engine = db.engine()
+    engine = engine_for(db)
     try:
         with engine.connect() as c:
             rows = c.execute(
@@ -107,7 +107,7 @@ def check_positions(db: Database, last: dict[int, dict]) -> dict:
 
 
 def run_backend(backend: str, args) -> dict:
-    db = Database(backend)
+    db = database(backend)
     server = Server(db.url, nice=args.nice)
     workers = None
     try:
@@ -118,9 +118,9 @@ def run_backend(backend: str, args) -> dict:
         tag = f"[{backend}]"
         _say(f"{tag} mob {mob['id']}: {mob['task_count']} tasks, {len(ids)} participants")
         rng = np.random.default_rng(args.seed)
-        box = square_zone(SIDE_M, INSET_M)
+        box = square_box(SIDE_M, INSET_M)
         w, s, e, _n = box
-        edge = square_zone(SIDE_M)[1]  # the zone's south edge: a band 40 m either side
+        edge = square_box(SIDE_M)[1]  # the zone's south edge: a band 40 m either side
         edge_box = (w, edge - EDGE_BAND_M / M_PER_DEG_LAT, e, edge + EDGE_BAND_M / M_PER_DEG_LAT)
         tokens = tokens_for(ids, mob["id"])
         slices = phone_configs(ids, tokens, box, rng, args.workers, edge_box, args.edge_share)

@@ -39,30 +39,28 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import requests
 
-from bench.common import ROOT, git_revision, machine, organizer_headers, write_section
+from bench.common import ROOT, git_revision, machine, write_section
+from support.db import PG_ADMIN_URL, Database
+from support.organizer import ApiError, Organizer
+from support.park import box_polygon, square_box
+from support.server import ServerProcess, cpu_seconds, redis_env
 
-PG_ADMIN = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", PG_ADMIN_URL)
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 NODE = shutil.which("node") or "node"
 PHONES_JS = ROOT / "bench" / "soak_phones.mjs"
 SECRET_KEY = "soak-secret-" + "s" * 40
-CENTRE = (13.4050, 52.5200)  # Berlin
-M_PER_DEG_LAT = 111_320.0
 TARGET_GROWTH = 0.10
 KINDS = ("report", "deed_ack", "deed_total", "join_mob", "connect", "rest_join")
 
@@ -71,166 +69,46 @@ def progress(msg: str) -> None:
     print(f"[bench.soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def square(side_m: float) -> tuple[float, float, float, float]:
-    """(west, south, east, north) of a square of ``side_m`` around CENTRE."""
-    half = side_m / 2
-    dlat = half / M_PER_DEG_LAT
-    dlon = half / (M_PER_DEG_LAT * math.cos(math.radians(CENTRE[1])))
-    return (CENTRE[0] - dlon, CENTRE[1] - dlat, CENTRE[0] + dlon, CENTRE[1] + dlat)
-
-
 # --- services ---------------------------------------------------------------------------------
 
 
-class Database:
-    """A fresh PostGIS database (or SQLite file) for the run; ``drop()`` removes it."""
+def stored_deeds(db: Database) -> dict[str, list[str]]:
+    """mob id → deed ids in the database."""
+    from config import load_settings
+    from server.infra.db import make_engine
 
-    def __init__(self, kind: str):
-        from sqlalchemy import create_engine, text
-
-        self._tmp = self._name = None
-        if kind == "sqlite":
-            self._tmp = tempfile.mkdtemp(prefix="bench-soak-")
-            self.url = f"sqlite:///{self._tmp}/goodmob.sqlite3"
-            return
-        self._name = f"goodmob_soak_{secrets.token_hex(4)}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self._name}"'))
-        admin.dispose()
-        self.url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self._name}"
-        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-
-    def stored_deeds(self) -> dict[str, list[str]]:
-        """mob id → deed ids in the database."""
-        from config import load_settings
-        from server.infra.db import make_engine
-
-        settings = load_settings({}, env="test", database_url=self.url, secret_key=SECRET_KEY)
-        engine = make_engine(settings)
-        try:
-            with engine.connect() as conn:
-                rows = conn.exec_driver_sql(
-                    "SELECT m.id, d.deed_id FROM deeds d JOIN mobs m ON m.pk = d.mob_pk"
-                ).all()
-        finally:
-            engine.dispose()
-        out: dict[str, list[str]] = {}
-        for mob_id, deed_id in rows:
-            out.setdefault(mob_id, []).append(deed_id)
-        return out
-
-    def drop(self) -> None:
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-        if self._name:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
-            admin.dispose()
-
-
-class Server:
-    """One ``python -m server`` process with production settings; output in a log file."""
-
-    def __init__(self, database_url: str, log_dir: Path, name: str, **env):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "GOODMOB_ENV": "production",
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": SECRET_KEY,
-            "LOG_LEVEL": "WARNING",
-            "MAX_CONNECTIONS": "12000",
-            # Every simulated phone comes from 127.0.0.1: lift the per-address limits (real
-            # phones have their own addresses); the per-participant limits stay on.
-            "RATE_LIMIT_JOIN_ADDR": "1000000/1",
-            "RATE_LIMIT_REPORT_ADDR": "1000000/1",
-            "RATE_LIMIT_DEED_ADDR": "1000000/1",
-            "SOCKET_MAX_PER_ADDRESS": "100000",  # every phone comes from 127.0.0.1
-            **env,
-        }
-        self.proc: subprocess.Popen | None = None
-
-    def migrate(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "server", "migrate"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-    def start(self, timeout_s: float = 60) -> Server:
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log_path}")
-            try:
-                requests.get(f"{self.url}/healthz", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not answer in time")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def cpu_s(self) -> float:
-        return pid_cpu_s(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def log_warnings(self) -> list[str]:
-        """WARNING lines in the server's output (e.g. a fallback taken under load)."""
-        bad = re.compile(r'"level":\s*"WARNING"|\bWARNING\b')
-        return [line for line in self.log_path.read_text().splitlines() if bad.search(line)]
-
-    def log_errors(self) -> list[str]:
-        """ERROR/CRITICAL lines and tracebacks in the server's output."""
-        bad = re.compile(r'"level":\s*"(ERROR|CRITICAL)"|\b(ERROR|CRITICAL)\b|Traceback')
-        return [line for line in self.log_path.read_text().splitlines() if bad.search(line)]
-
-
-def pid_cpu_s(pid: int) -> float:
+    settings = load_settings({}, env="test", database_url=db.url, secret_key=SECRET_KEY)
+    engine = make_engine(settings)
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT m.id, d.deed_id FROM deeds d JOIN mobs m ON m.pk = d.mob_pk"
+            ).all()
+    finally:
+        engine.dispose()
+    out: dict[str, list[str]] = {}
+    for mob_id, deed_id in rows:
+        out.setdefault(mob_id, []).append(deed_id)
+    return out
+
+
+def soak_server(database_url: str, log_dir: Path, name: str, **env) -> ServerProcess:
+    """One ``python -m server`` process with production settings; output in a log file."""
+    env = {
+        "LOG_LEVEL": "WARNING",
+        "MAX_CONNECTIONS": "12000",
+        # Every simulated phone comes from 127.0.0.1: lift the per-address limits (real
+        # phones have their own addresses); the per-participant limits stay on.
+        "RATE_LIMIT_JOIN_ADDR": "1000000/1",
+        "RATE_LIMIT_REPORT_ADDR": "1000000/1",
+        "RATE_LIMIT_DEED_ADDR": "1000000/1",
+        "SOCKET_MAX_PER_ADDRESS": "100000",  # every phone comes from 127.0.0.1
+        **env,
+    }
+    base = {"GOODMOB_ENV": "production", "SECRET_KEY": SECRET_KEY}
+    return ServerProcess(
+        database_url, output=log_dir / f"{name}.log", base_env=base, cwd=ROOT, **env
+    )
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -301,7 +179,7 @@ class Fleet:
         return got
 
     def cpu_s(self) -> float:
-        return sum(pid_cpu_s(p.pid) for p in self.procs)
+        return sum(cpu_seconds(p.pid) for p in self.procs)
 
     def stop(self) -> None:
         self.send({"cmd": "exit"})
@@ -314,55 +192,18 @@ class Fleet:
             proc._err.close()
 
 
-class Organizer:
-    def __init__(self, url: str):
-        self.api = f"{url}/api"
-        email = f"soak-{secrets.token_hex(4)}@example.org"
-        self.headers = organizer_headers(self.api, email, "soak password", "Soak")
-        self.errors: dict[str, int] = {}  # "organizer:<what>" → count (server errors seen)
-
-    def post(self, path: str, body: dict | None = None, timeout: float = 60) -> dict:
-        """POST, retried on 5xx and network errors (an overloaded server); 4xx raises."""
-        for attempt in range(6):
-            try:
-                r = requests.post(
-                    f"{self.api}{path}", json=body, headers=self.headers, timeout=timeout
-                )
-            except requests.RequestException as exc:
-                what = f"organizer:network_{type(exc).__name__}"
-            else:
-                if r.status_code < 400:
-                    return r.json()
-                if r.status_code < 500:
-                    raise RuntimeError(f"POST {path} → {r.status_code} {r.text[:300]}")
-                what = f"organizer:http_{r.status_code}"
-            self.errors[what] = self.errors.get(what, 0) + 1
-            progress(f"POST {path}: {what.split(':')[1]}; retrying")
-            time.sleep(2 * (attempt + 1))
-        raise RuntimeError(f"POST {path} failed 6 times")
-
-    def mob(self, n: int, opt: Options) -> dict:
-        w, s, e, north = square(opt.zone_m)
-        zone = {
-            "type": "Polygon",
-            "coordinates": [[[w, s], [e, s], [e, north], [w, north], [w, s]]],
-        }
-        go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-        mob = self.post(
-            "/mobs",
-            {"title": f"Soak mob {n}", "action": "Pick up the litter", "zone": zone,
-             "go_at": go_at, "duration_s": opt.action_s},
-        )  # fmt: skip
-        tasks = self.post(
-            f"/mobs/{mob['id']}/tasks/generate",
-            {"spacing_m": opt.spacing_m, "kind": "litter", "capacity": opt.capacity},
-        )
-        mob["places"] = opt.capacity * len(tasks["features"])
-        self.post(f"/mobs/{mob['id']}/publish")
-        return mob
-
-    def start_now(self, mob_id: str, lead_s: int) -> dict:
-        return self.post(f"/mobs/{mob_id}/start-now", {"lead_s": lead_s})["timeline"]
+def soak_mob(org: Organizer, n: int, opt: Options) -> dict:
+    """Mob ``n``: a square zone, its tasks, published; ``places`` = tasks × capacity."""
+    mob = org.create_mob(
+        box_polygon(square_box(opt.zone_m)),
+        title=f"Soak mob {n}",
+        action="Pick up the litter",
+        duration_s=opt.action_s,
+    )
+    tasks = org.generate_tasks(mob["id"], opt.spacing_m, "litter", opt.capacity)
+    mob["places"] = opt.capacity * len(tasks["features"])
+    org.publish(mob["id"])
+    return mob
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -396,7 +237,7 @@ class Options:
 class Sampler:
     """Every server's RSS and CPU, and the machine's busy share, every ``every_s``."""
 
-    def __init__(self, servers: list[Server], every_s: float = 5):
+    def __init__(self, servers: list[ServerProcess], every_s: float = 5):
         self.servers = servers
         self.rows: list[dict] = []
         self.stop = threading.Event()
@@ -405,8 +246,9 @@ class Sampler:
         threading.Thread(target=self._run, daemon=True).start()
 
     def take(self) -> dict:
-        row = {"t": time.monotonic() - self.t0, "rss_mb": [s.rss_mb() for s in self.servers]}
-        row["cpu_s"] = [s.cpu_s() for s in self.servers]
+        rss_mb = [s.rss_kb() / 1024 for s in self.servers]
+        row = {"t": time.monotonic() - self.t0, "rss_mb": rss_mb}
+        row["cpu_s"] = [s.cpu_seconds() for s in self.servers]
         self.rows.append(row)
         return row
 
@@ -419,21 +261,27 @@ class Sampler:
 
 
 def run(opt: Options, log_dir: Path) -> dict:
-    db = Database(opt.database)
-    servers: list[Server] = []
+    db = Database(opt.database, admin_url=PG_ADMIN, prefix="goodmob_soak_")
+    servers: list[ServerProcess] = []
     fleet = None
     try:
         env = {"START_NOW_MIN_LEAD_S": "1", "DURATION_MIN_S": "1"}
         if opt.servers > 1:
-            env["REDIS_URL"] = f"{REDIS_BASE}/{opt.redis_db}"
-            env["REDIS_CHANNEL"] = f"goodmob-soak-{secrets.token_hex(4)}"
+            env.update(redis_env(f"{REDIS_BASE}/{opt.redis_db}", "goodmob-soak"))
         for k in range(opt.servers):
-            server = Server(db.url, log_dir, f"server{k}", **env)
+            server = soak_server(db.url, log_dir, f"server{k}", **env)
             if k == 0:
-                server.infra.migrate()
-            servers.append(server.start())
+                server.migrate()
+            servers.append(server.start(timeout_s=60))
         progress(f"{opt.servers} server process(es) on ports {[s.port for s in servers]}")
-        org = Organizer(servers[0].url)
+        org = Organizer(
+            servers[0].url,
+            timeout=60,
+            retries=5,  # 6 tries: a 5xx or a network error (an overloaded server) is retried
+            on_retry=lambda _m, path, what: progress(
+                f"POST {path}: {what.split(':')[1]}; retrying"
+            ),
+        ).sign_up(email=f"soak-{secrets.token_hex(4)}@example.org", name="Soak")
         sampler = Sampler(servers)
         idle = sampler.take()
         per = math.ceil(opt.phones / opt.phone_processes)
@@ -443,7 +291,7 @@ def run(opt: Options, log_dir: Path) -> dict:
                 "first_index": k * per,
                 "phones": min(per, opt.phones - k * per),
                 "rest_urls": [s.url for s in servers],
-                "box": square(opt.zone_m * 0.9),
+                "box": square_box(opt.zone_m * 0.9),
                 "report_every_ms": int(opt.report_every_s * 1000),
                 "seed": opt.seed,
             }
@@ -459,7 +307,7 @@ def run(opt: Options, log_dir: Path) -> dict:
             t0 = t_start + n * opt.cycle_s
             time.sleep(max(0.0, t0 - time.monotonic()))
             boundaries.append(sampler.take())
-            mob = org.mob(n + 1, opt)
+            mob = soak_mob(org, n + 1, opt)
             if mob["places"] < opt.phones:
                 raise RuntimeError(f"only {mob['places']} places for {opt.phones} phones")
             mobs.append(mob)
@@ -467,7 +315,7 @@ def run(opt: Options, log_dir: Path) -> dict:
             time.sleep(max(0.0, t0 + opt.start_after_s - time.monotonic()))
             try:
                 org.start_now(mob["id"], opt.lead_s)
-            except RuntimeError as exc:
+            except ApiError as exc:
                 progress(f"mob {n + 1}: start-now failed ({exc}); this mob has no action")
             got = fleet.collect(
                 "switched", max(1.0, t0 + opt.cycle_s - 1 - time.monotonic()), mob=mob["id"]
@@ -486,15 +334,15 @@ def run(opt: Options, log_dir: Path) -> dict:
         fleet.send({"cmd": "report"})
         results = fleet.collect("result", 120)
         sampler.stop.set()
-        stored = db.stored_deeds()
+        stored = stored_deeds(db)
     finally:
         if fleet:
             fleet.stop()
         for server in servers:
-            server.stop()
+            server.stop(timeout_s=20)
         db.drop()
-    errors_in_logs = [line for s in servers for line in s.log_errors()]
-    warnings_in_logs = [line for s in servers for line in s.log_warnings()]
+    errors_in_logs = [line for s in servers for line in s.errors()]
+    warnings_in_logs = [line for s in servers for line in s.warnings()]
     return {
         "idle": idle,
         "boundaries": boundaries,

@@ -29,17 +29,17 @@ import numpy as np
 
 from bench.common import ROOT, git_revision, machine, write_section
 from bench.harness import (
-    Database,
     PhoneWorkers,
     Server,
     busy_cores,
+    database,
     phone_configs,
     progress,
     seed_mob,
     seed_participants,
-    square_zone,
     tokens_for,
 )
+from support.park import square_box
 
 PHONES_AT_TARGET = 5000
 CPU_SHARE_TARGET = 0.10
@@ -73,7 +73,7 @@ def _say(msg: str) -> None:
 
 
 def measure(args) -> dict:
-    db = Database(args.backend)
+    db = database(args.backend)
     server = Server(db.url)
     workers = None
     try:
@@ -81,7 +81,7 @@ def measure(args) -> dict:
         server.start()
         mob = seed_mob(server, 400, 100, 1000)
         ids = seed_participants(db, mob["id"], args.phones)
-        box = square_zone(400, 20)
+        box = square_box(400, 20)
         slices = phone_configs(ids, tokens_for(ids, mob["id"]), box, np.random.default_rng(1), 1)
         workers = PhoneWorkers(1)
         workers.all(

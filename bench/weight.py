@@ -23,7 +23,7 @@ import statistics
 import sys
 
 from bench.common import git_revision, machine, write_section
-from bench.harness import Database, Server, seed_mob
+from bench.harness import Server, database, seed_mob
 from tests.browser.test_weight import BUDGET_BYTES, first_visit
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -32,7 +32,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 def run(runs: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    db = Database("sqlite")
+    db = database("sqlite")
     server = Server(db.url, TILE_URL="http://127.0.0.1:9/{z}/{x}/{y}.png")
     try:
         server.infra.migrate()

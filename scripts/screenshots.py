@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -30,7 +29,9 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.factories import PARK  # noqa: E402
+from support.organizer import Organizer  # noqa: E402
+from support.park import PARK  # noqa: E402
+from support.server import ServerProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 360, "height": 740}
@@ -48,64 +49,23 @@ MAUERPARK = {
 CROWD = [(52.5318 + 0.0003 * (i % 5), 13.3988 + 0.0006 * (i // 5)) for i in range(14)]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(db_path: Path) -> ServerProcess:
+    """``python -m server`` on a SQLite file (development settings), its output discarded."""
     env = {
-        **os.environ,
         "GOODMOB_ENV": "development",
-        "DATABASE_URL": f"sqlite:///{db_path}",
         "SECRET_KEY": "screenshots-" + "z" * 32,
         "TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
         "START_NOW_MIN_LEAD_S": "2",
         "LOCATION_MAX_SPEED_MPS": "1000",
         "LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/healthz", timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
+    return ServerProcess(f"sqlite:///{db_path}", output="devnull", base_env=env).start()
 
 
-class Organizer:
-    def __init__(self, url: str):
-        self.api = f"{url}/api"
-        body = {"email": f"ada-{secrets.token_hex(3)}@example.org", "password": "correct horse",
-                "name": "Ada from Weinberg e.V."}  # fmt: skip
-        requests.post(f"{self.api}/organizers", json=body, timeout=10).raise_for_status()
-        del body["name"]  # the sign-up answer carries no token: log in (docs/SECURITY.md §9)
-        token = requests.post(f"{self.api}/sessions", json=body, timeout=10).json()["token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def post(self, path: str, body: dict | None = None) -> dict:
-        r = requests.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=10)
-        r.raise_for_status()
-        return r.json()
-
-    def mob(self, zone: dict, go_in: timedelta, spacing_m: float, **fields) -> dict:
-        go_at = (datetime.now(UTC) + go_in).isoformat()
-        mob = self.post("/mobs", {"zone": zone, "go_at": go_at, "duration_s": 180, **fields})
-        self.post(f"/mobs/{mob['id']}/tasks/generate", {"spacing_m": spacing_m, "kind": "litter"})
-        return self.post(f"/mobs/{mob['id']}/publish")
+def mob(org: Organizer, zone: dict, go_in: timedelta, spacing_m: float, **fields) -> dict:
+    """A published mob over ``zone`` with tasks every ``spacing_m``, GO ``go_in`` from now."""
+    fields = {"duration_s": 180, **fields}
+    return org.published_mob(zone, spacing_m=spacing_m, go_in=go_in, **fields)
 
 
 def crowd(url: str, mob_id: str) -> list[tuple[socketio.Client, dict | None]]:
@@ -145,11 +105,15 @@ def run(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp) / "screens.sqlite3")
+        server = start_server(Path(tmp) / "screens.sqlite3")
+        url = server.url
         clients: list = []
         try:
-            org = Organizer(url)
-            main = org.mob(
+            org = Organizer(url).sign_up(
+                email=f"ada-{secrets.token_hex(3)}@example.org", name="Ada from Weinberg e.V."
+            )
+            main = mob(
+                org,
                 PARK,
                 timedelta(minutes=40),
                 25,
@@ -157,10 +121,10 @@ def run(out: Path) -> None:
                 description="Gloves and bags at the south gate. 30 minutes, then coffee.",
                 action="Pick up every piece of litter within 10 steps of your spot",
             )
-            org.mob(ROSENTHALER, timedelta(hours=2, minutes=10), 20,
+            mob(org, ROSENTHALER, timedelta(hours=2, minutes=10), 20,
                     title="Soup for Rosenthaler Platz",
                     action="Hand out a warm meal at your table")  # fmt: skip
-            org.mob(MAUERPARK, timedelta(days=1, hours=3), 40, title="Water the Mauerpark trees",
+            mob(org, MAUERPARK, timedelta(days=1, hours=3), 40, title="Water the Mauerpark trees",
                     action="Give your tree two buckets of water")  # fmt: skip
             pledge = {"mob": main["id"], "amount_minor": 50, "currency": "EUR",
                       "sponsor_name": "Weinberg Bakery"}  # fmt: skip
@@ -268,7 +232,7 @@ def run(out: Path) -> None:
                 shoot(page, out, "participant-done.png")
 
                 # A short mob the phone joins, then sleeps through (the page is closed).
-                short = org.mob(PARK, timedelta(minutes=50), 40, title="Ten seconds of litter",
+                short = mob(org, PARK, timedelta(minutes=50), 40, title="Ten seconds of litter",
                                 action="Pick up what is at your feet", duration_s=10)  # fmt: skip
                 later = context.new_page()
                 later.goto(f"/m/{short['id']}", wait_until="domcontentloaded")
@@ -289,8 +253,7 @@ def run(out: Path) -> None:
         finally:
             for sio, _task in clients:
                 sio.disconnect()
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
 
 
 def main() -> int:

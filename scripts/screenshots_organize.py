@@ -22,8 +22,6 @@ import argparse
 import math
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +36,8 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.factories import PARK  # noqa: E402
+from support.park import PARK  # noqa: E402
+from support.server import ServerProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 360, "height": 740}
@@ -49,18 +48,10 @@ CROWD = [(52.53180 + 0.00004 * (i % 4), 13.39940 + 0.00005 * (i // 4)) for i in 
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(db_path: Path) -> ServerProcess:
+    """``python -m server`` on a SQLite file (development settings), its output discarded."""
     env = {
-        **os.environ,
         "GOODMOB_ENV": "development",
-        "DATABASE_URL": f"sqlite:///{db_path}",
         "SECRET_KEY": "screenshots-" + "o" * 32,
         "TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
         "START_NOW_MIN_LEAD_S": "2",
@@ -68,22 +59,7 @@ def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
         "DENSITY_MIN_INTERVAL_S": "0.5",
         "LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/healthz", timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
+    return ServerProcess(f"sqlite:///{db_path}", output="devnull", base_env=env).start()
 
 
 # Who brings whom in the simulated crowd: index → (nickname or None, index of the sharer).
@@ -308,7 +284,8 @@ def run(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp) / "screens.sqlite3")
+        server = start_server(Path(tmp) / "screens.sqlite3")
+        url = server.url
         clients: list = []
         try:
             with sync_playwright() as pw:
@@ -428,8 +405,7 @@ def run(out: Path) -> None:
         finally:
             for sio, _fix in clients:
                 sio.disconnect()
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
 
 
 def main() -> int:
