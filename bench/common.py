@@ -9,23 +9,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "BENCHMARKS.md"
-
-
-def organizer_headers(api: str, email: str, password: str, name: str, timeout: float = 10) -> dict:
-    """Sign up an organizer at ``api`` (``…/api``), then log in: the sign-up answer carries
-    no token (issue 15 §9). Returns the ``Authorization`` header. A server from before that
-    change (``--server-root``) answered the sign-up 201 with a token; it is not read there
-    either, so both kinds of server work."""
-    body = {"email": email, "password": password, "name": name}
-    requests.post(f"{api}/organizers", json=body, timeout=timeout).raise_for_status()
-    body = {"email": email, "password": password}
-    r = requests.post(f"{api}/sessions", json=body, timeout=timeout)
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def machine() -> str:

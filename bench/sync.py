@@ -57,46 +57,29 @@ import os
 import queue
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import requests
 
-from bench.common import ROOT, git_revision, machine, organizer_headers, write_section
+from bench.common import ROOT, git_revision, machine, write_section
+from support.db import PG_ADMIN_URL, Database
+from support.organizer import Organizer
+from support.park import PARK
+from support.server import ServerProcess, cpu_seconds
 
-PG_ADMIN = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", PG_ADMIN_URL)
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 NODE = shutil.which("node") or "node"
 # The Node processes collect their garbage this long before GO (then stay quiet).
 GC_BEFORE_GO_S = 3.0
 SIM = ROOT / "bench" / "sim" / "run.mjs"
-
-# Volkspark am Weinberg, Berlin (the test suite's park), lon/lat.
-PARK = {
-    "type": "Polygon",
-    "coordinates": [
-        [
-            [13.39797, 52.53300],
-            [13.40105, 52.53338],
-            [13.40262, 52.53225],
-            [13.40188, 52.53083],
-            [13.39905, 52.53049],
-            [13.39742, 52.53148],
-            [13.39797, 52.53300],
-        ]
-    ],
-}
 
 TARGETS = {  # issue 16
     "local_p99_ms": 20.0,
@@ -134,42 +117,6 @@ def now_ms() -> float:
 # --- database, Redis and server processes ----------------------------------------------------
 
 
-class Database:
-    """A fresh PostGIS database (or SQLite file) for one case; ``drop()`` removes it."""
-
-    def __init__(self, kind: str):
-        self.kind = kind
-        self._tmp = None
-        self._name = self.name = None
-        if kind == "sqlite":
-            self._tmp = tempfile.mkdtemp(prefix="bench-sync-")
-            self.url = f"sqlite:///{self._tmp}/goodmob.sqlite3"
-            return
-        from sqlalchemy import create_engine, text
-
-        self._name = self.name = f"goodmob_bench_{secrets.token_hex(4)}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self._name}"'))
-        admin.dispose()
-        self.url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self._name}"
-        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-
-    def drop(self) -> None:
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-        if self._name:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
-            admin.dispose()
-
-
 def redis_url_for_case(db_number: int) -> str:
     """A Redis database for one case, emptied first."""
     import redis
@@ -179,166 +126,30 @@ def redis_url_for_case(db_number: int) -> str:
     return url
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _listening_inodes(port: int) -> set[str]:
-    """Inodes of the sockets listening on ``port`` (any address), from /proc/net/tcp{,6}."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
-                inodes.add(f[9])
-    return inodes
-
-
-def _is_listening(pid: int, inodes: set[str]) -> bool:
-    try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            return True
-    return False
-
-
-class Server:
+def case_server(
+    database_url: str, log_dir: Path, name: str, workers: int = 1, redis_url: str = "", **env
+) -> ServerProcess:
     """``python -m server`` on one port (its output goes to a log file). With ``workers`` > 1
     it is started as in production, ``--workers N --redis-url URL``: a supervisor and N
     server processes on the same port (SO_REUSEPORT), joined by Redis."""
-
-    def __init__(
-        self,
-        database_url: str,
-        log_dir: Path,
-        name: str,
-        workers: int = 1,
-        redis_url: str = "",
+    env = {
+        "MAX_CONNECTIONS": "12000",
+        "RATE_LIMIT_ENABLED": "false",  # every phone comes from 127.0.0.1
+        # ... and so does every WebSocket: lift the per-address socket cap (real phones
+        # have their own addresses; the cap guards one address flooding a process).
+        "SOCKET_MAX_PER_ADDRESS": "100000",
         **env,
-    ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"{name}.log"
-        self.workers = workers
-        self.redis_url = redis_url
-        self.env = {
-            **os.environ,
-            "GOODMOB_ENV": "test",  # no access log, warnings only
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-" + "z" * 32,
-            "MAX_CONNECTIONS": "12000",
-            "RATE_LIMIT_ENABLED": "false",  # every phone comes from 127.0.0.1
-            # ... and so does every WebSocket: lift the per-address socket cap (real phones
-            # have their own addresses; the cap guards one address flooding a process).
-            "SOCKET_MAX_PER_ADDRESS": "100000",
-            **env,
-        }
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    def start(self, timeout_s: float = 90) -> Server:
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.workers > 1:
-            command += ["--workers", str(self.workers), "--redis-url", self.redis_url]
-        self.proc = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log_path}")
-            if self._all_listening():
-                try:
-                    requests.get(f"{self.url}/healthz", timeout=1)
-                    return self
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not answer in time; see {self.log_path}")
-
-    def _all_listening(self) -> bool:
-        """Every server process listens (with --workers, each child has its own socket)."""
-        if self.workers <= 1:
-            return True
-        kids = _children(self.proc.pid)
-        if len(kids) < self.workers:
-            return False
-        inodes = _listening_inodes(self.port)
-        return all(_is_listening(pid, inodes) for pid in kids)
-
-    def pids(self) -> list[int]:
-        """The processes serving phones (the children of a --workers supervisor)."""
-        if self.proc is None:
-            return []
-        return _children(self.proc.pid) if self.workers > 1 else [self.proc.pid]
-
-    def rss_kb(self) -> int:
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except OSError:
-                pass
-        return total
-
-    def cpu_s(self) -> float:
-        return sum(_pid_cpu_s(pid) for pid in self.pids())
-
-    def sockets(self) -> list[int]:
-        """Open sockets per server process (phones, database, Redis, the listener)."""
-        counts = []
-        for pid in self.pids():
-            try:
-                fds = list(Path(f"/proc/{pid}/fd").iterdir())
-            except OSError:
-                counts.append(0)
-                continue
-            n = 0
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    n += os.readlink(fd).startswith("socket:")
-            counts.append(n)
-        return counts
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            kids = self.pids() if self.workers > 1 else []
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            for pid in kids:  # a supervisor killed before its workers stopped
-                with contextlib.suppress(OSError):
-                    if "--reuse-port" in Path(f"/proc/{pid}/cmdline").read_text():
-                        os.kill(pid, signal.SIGKILL)
-        if self._log:
-            self._log.close()
-            self._log = None
+    }
+    return ServerProcess(
+        database_url,
+        output=log_dir / f"{name}.log",
+        # test settings: no access log, warnings only
+        base_env={"GOODMOB_ENV": "test", "SECRET_KEY": "bench-secret-" + "z" * 32},
+        workers=workers,
+        redis_url=redis_url,
+        cwd=ROOT,
+        **env,
+    )
 
 
 # --- machine load ---------------------------------------------------------------------------
@@ -368,14 +179,6 @@ def wait_quiet(max_busy: float, timeout_s: float) -> float:
         time.sleep(10)
         share = busy_share(3.0)
     return share
-
-
-def _pid_cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pids_matching(text: str) -> list[int]:
@@ -506,38 +309,16 @@ class Fleet:
 # --- REST calls of the organizer -------------------------------------------------------------
 
 
-class Organizer:
-    def __init__(self, url: str):
-        self.api = f"{url}/api"
-        email = f"bench-{secrets.token_hex(4)}@example.org"
-        self.headers = organizer_headers(self.api, email, "bench password", "Bench")
-
-    def post(self, path: str, body: dict | None = None, timeout: float = 30) -> dict:
-        r = requests.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=timeout)
-        if r.status_code >= 400:
-            raise RuntimeError(f"POST {path} → {r.status_code} {r.text[:300]}")
-        return r.json()
-
-    def published_mob(self, places: int) -> dict:
-        go_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-        mob = self.post(
-            "/mobs",
-            {
-                "title": "Synchronized moment bench",
-                "action": "Raise your hand",
-                "zone": PARK,
-                "go_at": go_at,
-                "duration_s": 120,
-            },
-        )
-        tasks = self.post(
-            f"/mobs/{mob['id']}/tasks/generate",
-            {"spacing_m": 40, "kind": "wave", "capacity": 1000},
-        )
-        capacity = 1000 * len(tasks["features"])
-        if capacity < places:
-            raise RuntimeError(f"only {capacity} places for {places} phones")
-        return self.post(f"/mobs/{mob['id']}/publish")
+def published_mob(org: Organizer, places: int) -> dict:
+    """A published mob over the test park with room for ``places`` phones."""
+    mob = org.create_mob(
+        PARK, title="Synchronized moment bench", action="Raise your hand", duration_s=120
+    )
+    tasks = org.generate_tasks(mob["id"], 40, "wave", capacity=1000, timeout=30)
+    capacity = 1000 * len(tasks["features"])
+    if capacity < places:
+        raise RuntimeError(f"only {capacity} places for {places} phones")
+    return org.publish(mob["id"])
 
 
 # --- one case ---------------------------------------------------------------------------------
@@ -610,8 +391,8 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
     if case.servers > 1 and opt.database == "sqlite":
         raise SystemExit(f"case {case.name}: several server processes need --database postgis")
     meter = LoadMeter()
-    db = Database(opt.database)
-    servers: list[Server] = []
+    db = Database(opt.database, admin_url=PG_ADMIN, prefix="goodmob_bench_")
+    servers: list[ServerProcess] = []
     fleet = None
     try:
         redis_url, env = "", {}
@@ -622,13 +403,17 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
             env["REDIS_CHANNEL"] = f"goodmob-bench-{secrets.token_hex(4)}"
         if not case.direct_writes:
             env["DIRECT_WS_WRITES"] = "false"
-        server = Server(
+        server = case_server(
             db.url, log_dir, f"{case.name}-server", case.servers, redis_url, **env
-        ).start()
+        ).start(timeout_s=90)
         servers.append(server)
         cpu_start = _cpu(servers)
-        org = Organizer(server.url)
-        mob = org.published_mob(case.phones)
+        org = Organizer(server.url, timeout=30).sign_up(
+            email=f"bench-{secrets.token_hex(4)}@example.org",
+            password="bench password",
+            name="Bench",
+        )
+        mob = published_mob(org, case.phones)
         progress(f"mob {mob['id']} published; server processes {server.pids()} on {server.port}")
 
         # The phones' first bursts spread over `spread_s` (a late joiner's over 2 s).
@@ -760,8 +545,8 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
         ]
         our_cpu = (
             _cpu(servers)
-            + sum(_pid_cpu_s(p.pid) for p in fleet.procs)
-            + (sum(_pid_cpu_s(pid) for pid in _pids_matching(db.name)) if db.name else 0.0)
+            + sum(cpu_seconds(p.pid) for p in fleet.procs)
+            + (sum(cpu_seconds(pid) for pid in _pids_matching(db.name)) if db.name else 0.0)
         )
         load = meter.finish(our_cpu)
         progress(
@@ -806,13 +591,13 @@ def run_case(case: Case, opt: Options, log_dir: Path, redis_db: int) -> dict:
         if fleet:
             fleet.stop()
         for s in servers:
-            s.stop()
+            s.stop(timeout_s=30)
         db.drop()
 
 
-def _cpu(servers: list[Server]) -> float:
+def _cpu(servers: list[ServerProcess]) -> float:
     """CPU seconds used so far by all server processes."""
-    return sum(s.cpu_s() for s in servers)
+    return sum(s.cpu_seconds() for s in servers)
 
 
 def _throttled(fn, every_s: float = 5.0):
