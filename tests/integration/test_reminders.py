@@ -7,17 +7,16 @@ Offsets are seconds here (REMINDER_OFFSETS_S=8,4) so the test takes about 25 s.
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
 import requests
 from sqlalchemy import create_engine, text
 
+from support.organizer import Organizer
+from support.server import ServerProcess
 from tests.factories import PARK
 from tests.growth_support import PushService, browser_keys, decrypt_push
-from tests.integration.conftest import ServerProcess
-from tests.integration.test_multiprocess import redis_env  # noqa: F401 - a fixture
 
 REMIND = {
     "REMINDER_OFFSETS_S": "8,4",
@@ -32,14 +31,7 @@ SLACK_S = 2.0
 
 
 def _organizer(base: str) -> dict:
-    r = requests.post(
-        f"{base}/api/organizers",
-        json={"email": f"{secrets.token_hex(4)}@example.org", "password": "correct horse",
-              "name": "Org"},
-        timeout=5,
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+    return Organizer(base, timeout=5).sign_up(name="Org").headers
 
 
 def _published_mob(base: str, headers: dict, go_at: datetime) -> dict:
@@ -96,7 +88,7 @@ def _count(database_url: str, table: str) -> int:
 def test_two_processes_send_each_reminder_once_at_its_time_and_a_postpone_moves_them(
     database_url,
     db,
-    redis_env,  # noqa: F811
+    redis_env,
 ):
     a = ServerProcess(database_url, **redis_env, **REMIND).start()
     b = ServerProcess(database_url, **redis_env, **REMIND).start()
