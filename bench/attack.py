@@ -296,7 +296,7 @@ def run_backend(backend: str, args) -> dict:
     server = Server(db.url)
     phases = []
     try:
-        server.infra.migrate()
+        server.migrate()
         server.start()
         seeded = seed(server)
         stop = mp.Event()

@@ -65,7 +65,7 @@ def run_backend(backend: str, args) -> dict:
     server = Server(db.url)
     joiners = load = None
     try:
-        server.infra.migrate()
+        server.migrate()
         server.start()
         mob = seed_mob(server, 1000, spacing_m=25, capacity=4)
         joiners = PhoneWorkers(1)

@@ -111,7 +111,7 @@ def run_backend(backend: str, args) -> dict:
     server = Server(db.url, nice=args.nice)
     workers = None
     try:
-        server.infra.migrate()
+        server.migrate()
         server.start()
         mob = seed_mob(server, SIDE_M, spacing_m=25, capacity=4)
         ids = seed_participants(db, mob["id"], args.phones)

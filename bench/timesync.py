@@ -77,7 +77,7 @@ def measure(args) -> dict:
     server = Server(db.url)
     workers = None
     try:
-        server.infra.migrate()
+        server.migrate()
         server.start()
         mob = seed_mob(server, 400, 100, 1000)
         ids = seed_participants(db, mob["id"], args.phones)

@@ -35,7 +35,7 @@ def run(runs: int) -> dict:
     db = database("sqlite")
     server = Server(db.url, TILE_URL="http://127.0.0.1:9/{z}/{x}/{y}.png")
     try:
-        server.infra.migrate()
+        server.migrate()
         server.start()
         mob = seed_mob(server, side_m=300, spacing_m=30, capacity=1)
         path = f"/m/{mob['id']}"
