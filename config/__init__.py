@@ -38,7 +38,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "auto"  # json (one object per line), text, or auto: json in production
     # Requests: the largest body, and how long the server waits for what a client sends
-    # before the application sees it (server/wire.py; docs/OPERATIONS.md)
+    # before the application sees it (server/realtime/wire.py; docs/OPERATIONS.md)
     max_body_bytes: int = 1_048_576
     http_header_timeout_s: float = 10.0  # a new connection or request → the end of its headers
     http_body_timeout_s: float = 15.0  # the whole request body, read before the application

@@ -20,7 +20,7 @@ def __getattr__(name: str):
 
         return db_session
     if name == "socketio":
-        from server.extensions import socketio
+        from server.realtime.extensions import socketio
 
         return socketio
     raise AttributeError(f"module 'server' has no attribute {name!r}")

@@ -49,7 +49,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     import gevent
     from gevent import pywsgi
 
-    from server import create_app, socketio, wire, wsfast
+    from server import create_app, socketio
 
     # Each greenlet gevent spawns (two per connected socket: Engine.IO's writer and its ping
     # timer) would keep its spawner, the spawner's tree locals and a copy of the spawning
@@ -60,6 +60,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
     from server.domain.readiness import mark_scheduler_started
     from server.infra import subscription
     from server.infra.limits import raise_open_file_limit
+    from server.realtime import wire, wsfast
 
     app = create_app(settings)
     # The geometry worker process (server.domain.compute) starts now, before the port is open:
@@ -93,7 +94,7 @@ def serve(settings, *, reuse_port: bool = False) -> int:
         _listener(settings.host, settings.port, reuse_port),
         app,
         # request headers and bodies read whole under deadlines before the app sees them;
-        # WebSockets capped per address (server/wire.py)
+        # WebSockets capped per address (server/realtime/wire.py)
         handler_class=wire.handler_class(settings),
         log=None,  # the app writes one access line per request (server.infra.logs), with its id
         error_log=logging.getLogger("goodmob.wsgi"),

@@ -11,9 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from config import Settings, load_settings
-from server import rooms, wsfast
 from server.domain import ports, timeline
-from server.extensions import socketio
 from server.http import (
     campaigns,
     cascade,
@@ -35,7 +33,9 @@ from server.infra import ratelimit, security
 from server.infra.db import make_engine, make_session_factory
 from server.infra.logs import install_request_ids
 from server.infra.migrate import upgrade
+from server.realtime import rooms, wsfast
 from server.realtime.broadcast import SocketHost, SocketNotifier
+from server.realtime.extensions import socketio
 from server.realtime.namespaces import register_namespaces
 
 __all__ = ["create_app"]
@@ -153,8 +153,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     ports.install(SocketNotifier(), SocketHost())
     timeline.install(app.extensions["goodmob.sessions"])  # numbered events, after each commit
     register_namespaces()  # /participant, /live, /organizer, /follow
-    # The library versions server/wsfast.py and server/rooms.py were tested with, or the
-    # stock path (one warning, goodmob_wsfast_enabled 0); serve() applies the rest.
+    # The library versions server/realtime/wsfast.py and server/realtime/rooms.py were tested
+    # with, or the stock path (one warning, goodmob_wsfast_enabled 0); serve() applies the rest.
     fast = app.extensions["goodmob.wsfast"] = wsfast.check()
     socketio.init_app(
         app,

@@ -79,9 +79,9 @@ FRAMES_SENT = Counter(
 )
 WSFAST_ENABLED = Gauge(
     "goodmob_wsfast_enabled",
-    "1 if this part of server/wsfast.py runs its fast path (the installed library versions are "
-    "those it was tested with), 0 if it fell back to the libraries' stock path: sockets = "
-    "python-socketio, python-engineio, Flask-SocketIO; frames = gevent-websocket.",
+    "1 if this part of server/realtime/wsfast.py runs its fast path (the installed library "
+    "versions are those it was tested with), 0 if it fell back to the libraries' stock path: "
+    "sockets = python-socketio, python-engineio, Flask-SocketIO; frames = gevent-websocket.",
     ["part"],
     multiprocess_mode="livemin",
 )
@@ -168,7 +168,7 @@ def event_emitted(name: str, n: int = 1) -> None:
 
 
 def frames_sent(direct: int, queued: int) -> None:
-    """Count the frames of one fan-out by the path they took (server/rooms.py)."""
+    """Count the frames of one fan-out by the path they took (server/realtime/rooms.py)."""
     if direct:
         FRAMES_SENT.labels("direct").inc(direct)
     if queued:
@@ -176,7 +176,7 @@ def frames_sent(direct: int, queued: int) -> None:
 
 
 def wsfast_enabled(part: str, enabled: bool) -> None:
-    """Say whether ``part`` of server/wsfast.py runs fast (1) or fell back to stock (0)."""
+    """Say whether ``part`` of server/realtime/wsfast.py runs fast (1) or fell back to stock (0)."""
     WSFAST_ENABLED.labels(part).set(1 if enabled else 0)
 
 

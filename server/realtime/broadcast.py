@@ -10,15 +10,15 @@ import time
 from flask import current_app, has_app_context
 from sqlalchemy import select
 
-from server import rooms
 from server.domain import density, participants, pledges, ports
 from server.domain.follows import NAMESPACE as FOLLOW_NAMESPACE
 from server.domain.views import tasks_feature_collection
-from server.extensions import socketio
 from server.infra import metrics, phonestats
 from server.infra.db import db_session
 from server.infra.models import Mob, Participant
+from server.realtime import rooms
 from server.realtime.common import settings
+from server.realtime.extensions import socketio
 
 __all__ = [
     "TASKS_MIN_INTERVAL_S",

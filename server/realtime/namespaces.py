@@ -4,7 +4,7 @@ events out are facts."""
 from __future__ import annotations
 
 from server.domain.follows import NAMESPACE as FOLLOW_NAMESPACE
-from server.extensions import socketio
+from server.realtime.extensions import socketio
 from server.realtime.follow import FollowNamespace
 from server.realtime.live import LiveNamespace
 from server.realtime.organizer import OrganizerNamespace

@@ -1,4 +1,5 @@
-"""What a real server process reads from the network, bounded (server/wire.py, server/wsfast.py).
+"""What a real server process reads from the network, bounded (server/realtime/wire.py,
+server/realtime/wsfast.py).
 
 Issue 15, findings 4 and 5: a WebSocket frame is refused by its declared length before its
 payload is read; WebSockets are capped per address; request headers and bodies are read

@@ -1,15 +1,17 @@
-"""server/wsfast.py and server/rooms.py on library versions other than those they were tested
-with: the app falls back to the libraries' stock path (stock client manager, python-socketio's
-own binary check), says so in one warning and in ``goodmob_wsfast_enabled`` on /metrics, and
-still serves sockets: a phone joins, an organizer's announcement reaches it through the room,
-an unreadable packet is still refused with ``invalid_json``. Only the version lookup is faked."""
+"""server/realtime/wsfast.py and server/realtime/rooms.py on library versions other than those
+they were tested with: the app falls back to the libraries' stock path (stock client manager,
+python-socketio's own binary check), says so in one warning and in ``goodmob_wsfast_enabled``
+on /metrics, and still serves sockets: a phone joins, an organizer's announcement reaches it
+through the room, an unreadable packet is still refused with ``invalid_json``. Only the version
+lookup is faked."""
 
 import logging
 
 import socketio as python_socketio
 
-from server import create_app, socketio, wsfast
-from server.rooms import IndexedManager
+from server import create_app, socketio
+from server.realtime import wsfast
+from server.realtime.rooms import IndexedManager
 from tests.factories import auth, make_organizer, make_published_mob
 
 P, LIVE = "/participant", "/live"

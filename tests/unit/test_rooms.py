@@ -1,5 +1,5 @@
-"""server/rooms.py: the client managers' per-client room index keeps python-socketio's rooms
-exactly as they would be without it, while a disconnect no longer scans every room; the same
+"""server/realtime/rooms.py: the client managers' per-client room index keeps python-socketio's
+rooms exactly as they would be without it, while a disconnect no longer scans every room; the same
 methods work in the in-process manager and in the Redis one (tests/integration/
 test_multiprocess.py runs the Redis one across two real processes)."""
 
@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import socketio
 
-import server.rooms
-from server.rooms import IndexedManager, IndexedRedisManager, client_manager
+import server.realtime.rooms
+from server.realtime.rooms import IndexedManager, IndexedRedisManager, client_manager
 
 MANAGERS = ["memory", "redis"]
 
@@ -159,9 +159,9 @@ def test_direct_writes_switch_falls_back_to_the_stock_emit_path(kind, monkeypatc
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(m.server, "_send_eio_packet", lambda e, p: sent.append((e, p.data)))
     ours: list[str] = []
-    real_send = server.rooms._send
+    real_send = server.realtime.rooms._send
     monkeypatch.setattr(
-        server.rooms, "_send", lambda *a, **k: (ours.append(a[2]), real_send(*a, **k))
+        server.realtime.rooms, "_send", lambda *a, **k: (ours.append(a[2]), real_send(*a, **k))
     )
     m.direct_writes = False
     m.emit("phase", {"phase": "action"}, ns, room="mob:a")

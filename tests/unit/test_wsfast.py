@@ -1,4 +1,4 @@
-"""server.wsfast gives exactly what gevent-websocket's own frame code gives."""
+"""server.realtime.wsfast gives exactly what gevent-websocket's own frame code gives."""
 
 import logging
 import random
@@ -9,7 +9,7 @@ import pytest
 import socketio
 from geventwebsocket import utf8validator, websocket
 
-from server import wsfast
+from server.realtime import wsfast
 
 ORIGINAL_MASK = websocket.Header.mask_payload
 

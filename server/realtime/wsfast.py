@@ -19,7 +19,7 @@ big). Control frames are at most 125 bytes (gevent-websocket checks that).
 
 Fan-out: ``send_now`` writes one pre-built frame (``text_frame``) straight to a connection,
 past Engine.IO's per-connection queue and writer task, when that keeps the connection's
-order (server/rooms.py sends every room event this way).
+order (server/realtime/rooms.py sends every room event this way).
 
 Socket.IO packets: python-socketio checks every outgoing payload for binary parts with a
 recursion that builds a list and a ``reduce`` per level (``data_is_binary`` here does the
@@ -37,8 +37,8 @@ with ``data_is_binary``. What has no hook stays a patch, applied by :func:`insta
 to the versions it was written against (``TESTED_WITH``, the pins of requirements.txt):
 gevent-websocket's frame reading and writing (the ``frames`` part) and Engine.IO's WebSocket
 handler that lets ``send_now`` find a connection (the ``sockets`` part, together with
-server/rooms.py's client managers and ``data_is_binary``). :func:`check`, called once by the
-app factory, compares the installed versions; a part whose packages differ falls back to the
+server/realtime/rooms.py's client managers and ``data_is_binary``). :func:`check`, called once
+by the app factory, compares the installed versions; a part whose packages differ falls back to the
 stock path, with one warning in the log and ``goodmob_wsfast_enabled{part=...}`` 0 on
 /metrics. (Without the ``frames`` part a WebSocket frame is refused by its size only once
 Engine.IO has it, as gevent-websocket reads it whole first.)
@@ -62,6 +62,9 @@ from socketio import packet
 
 from server.infra import metrics
 from server.infra.errors import error_body
+
+# gevent-websocket and Engine.IO internals are imported inside the functions that use them:
+# only the real server (gevent, `python -m server`) needs them, never the test client.
 
 __all__ = [
     "TESTED_WITH",
@@ -90,7 +93,7 @@ log = logging.getLogger("goodmob.wsfast")
 #: The versions the patches and client managers were written against and tested with (the
 #: pins of requirements.txt), by the part of this module that depends on them.
 TESTED_WITH = {
-    "python-socketio": "5.18.1",  # sockets: server/rooms.py's managers, data_is_binary
+    "python-socketio": "5.18.1",  # sockets: server/realtime/rooms.py's managers, data_is_binary
     "python-engineio": "4.15.1",  # sockets: Socket._websocket_handler (send_now)
     "Flask-SocketIO": "5.7.0",  # sockets: how init_app builds the server around them
     "gevent-websocket": "0.10.1",  # frames: Header, Utf8Validator, WebSocket, Stream

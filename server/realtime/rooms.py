@@ -36,8 +36,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
-from server import wsfast
 from server.infra import metrics
+from server.realtime import wsfast
 
 __all__ = ["BULK_EVENTS", "IndexedManager", "IndexedRedisManager", "client_manager", "send_local"]
 

@@ -25,7 +25,7 @@ class made here (``handler_class``, used by ``python -m server``):
 
 None of these deadlines applies once a connection is a WebSocket: a phone's socket lives for
 the whole mob (Engine.IO's ping timeout closes dead ones). What a WebSocket frame may declare
-is bounded in server/wsfast.py.
+is bounded in server/realtime/wsfast.py.
 """
 
 from __future__ import annotations
