@@ -1,7 +1,7 @@
 """Participant-to-task matching: one join's match_one latency, and the pre-GO re-balance.
 
 Usage: .venv/bin/python -m bench.matching [--write]   (write docs/BENCHMARKS.md's section)
-       [--calls 10000] [--k 8] [--repeat 3] [--seed 7]
+       [--calls 10000] [--k 8] [--repeat 3] [--seed 7] [--compare-scipy]
 
 A 2 km × 2 km zone in Berlin; tasks spread over it (uniform, jittered grid); participants
 clustered around four entrances (60 %) plus uniform noise (40 %). Measures:
@@ -10,7 +10,12 @@ clustered around four entrances (60 %) plus uniform noise (40 %). Measures:
     participants' positions, p50/p99 per call;
 (b) ``rebalance`` optimal and greedy for 10,000 participants over 2,000 tasks of capacity 5
     and 50,000 over 10,000 of capacity 5 (capacity exactly equals the crowd), best of
-    ``--repeat`` runs, with total walking distance and the optimal/greedy ratio.
+    ``--repeat`` runs, with total walking distance and the optimal/greedy ratio;
+(c) with ``--compare-scipy``, why ``rebalance`` keeps OR-Tools: its min-cost flow against
+    scipy's exact solvers given the same arcs and the same greedy seed (solver time only):
+    HiGHS on the transportation LP (``scipy.optimize.linprog``) on (b)'s first instance,
+    and also the sparse assignment (``min_weight_full_bipartite_matching``, one column per
+    capacity slot) on a smaller one, ``SLOT_CASE``, as it takes minutes at (b)'s sizes.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ import sys
 import time
 
 import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from bench.common import git_revision, machine, percentiles_ms, write_section
+from geo import matching
 from geo.matching import TaskIndex, match_one, rebalance
 from geo.projection import LocalProjection
 
@@ -32,6 +41,8 @@ TARGET_ONE_MS = 1.0
 CASES = [(10_000, 2_000, 5, 1.0), (50_000, 10_000, 5, 10.0)]
 #: A much denser graph for the first case, to tell how far k's flow is from the optimum.
 REFERENCE_K = 256
+#: (participants, tasks, capacity) for the slot-replicated sparse assignment (--compare-scipy).
+SLOT_CASE = (2_000, 400, 5)
 
 
 def progress(msg: str) -> None:
@@ -101,6 +112,7 @@ def bench_rebalance(n_people, n_tasks, cap, k, repeat, rng, reference=False) -> 
     p_lons, p_lats, t_lons, t_lats = zone_instance(n_people, n_tasks, rng)
     capacity = np.full(n_tasks, cap)
     out = {"people": n_people, "tasks": n_tasks, "cap": cap, "reference": None}
+    out["instance"], out["capacity"] = (p_lons, p_lats, t_lons, t_lats), capacity
     if reference:
         progress(f"rebalance reference (k = {REFERENCE_K}) {n_people:,} over {n_tasks:,}")
         out["reference"] = rebalance(p_lons, p_lats, t_lons, t_lats, capacity, k=REFERENCE_K)
@@ -118,13 +130,102 @@ def bench_rebalance(n_people, n_tasks, cap, k, repeat, rng, reference=False) -> 
     return out
 
 
-def markdown(one: dict, runs: list[dict], k: int, repeat: int) -> str:
+def solve_ortools(cands, seed) -> np.ndarray:
+    """geo.matching's own min-cost flow (OR-Tools), as ``rebalance`` runs it."""
+    return matching._optimal(cands, seed)
+
+
+def solve_linprog(cands, seed) -> np.ndarray:
+    """The same arcs as a transportation LP for HiGHS (scipy.optimize.linprog): one variable
+    per arc in [0, 1], each participant at most once (exactly once when the seed placed
+    everyone), each task at most its capacity (exactly, when the seed filled every place).
+    The constraint matrix is totally unimodular, so the optimal vertex is whole."""
+    tail, head, dist = matching._arcs(cands, seed)
+    m, everyone = tail.size, bool((seed >= 0).all())
+    per_p = sparse.csr_array((np.ones(m), (tail, np.arange(m))), shape=(cands.n_p, m))
+    per_t = sparse.csr_array((np.ones(m), (head, np.arange(m))), shape=(cands.n_t, m))
+    ones, cap = np.ones(cands.n_p), cands.cap.astype(float)
+    if everyone:
+        res = linprog(dist, A_ub=per_t, b_ub=cap, A_eq=per_p, b_eq=ones, bounds=(0, 1))
+    else:  # the greedy fills every place when people outnumber them
+        res = linprog(dist, A_ub=per_p, b_ub=ones, A_eq=per_t, b_eq=cap, bounds=(0, 1))
+    if res.status != 0:
+        raise RuntimeError(f"linprog: {res.message}")
+    used = res.x > 0.5
+    out = np.full(cands.n_p, -1, dtype=np.int64)
+    out[tail[used]] = head[used]
+    return out
+
+
+def solve_slots(cands, seed) -> np.ndarray:
+    """The same arcs as a sparse assignment (scipy's LAPJVsp): task ``t`` becomes
+    min(capacity, its arcs) columns, every arc one edge to each of them (weights + 1 m, as
+    the solver wants no zero; a full matching has a fixed size, so the optimum is the same)."""
+    tail, head, dist = matching._arcs(cands, seed)
+    deg = np.bincount(head, minlength=cands.n_t)
+    slots = np.minimum(cands.cap, deg)
+    first = np.concatenate([[0], np.cumsum(slots)])
+    reps = slots[head]
+    offset = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    graph = sparse.csr_array(
+        (
+            np.repeat(dist + 1.0, reps),
+            (np.repeat(tail, reps), np.repeat(first[head], reps) + offset),
+        ),
+        shape=(cands.n_p, int(first[-1])),
+    )
+    rows, cols = min_weight_full_bipartite_matching(graph)
+    out = np.full(cands.n_p, -1, dtype=np.int64)
+    out[rows] = np.repeat(np.arange(cands.n_t), slots)[cols]
+    return out
+
+
+SOLVERS = {
+    "OR-Tools min-cost flow (in use)": solve_ortools,
+    "scipy linprog (HiGHS), transportation LP": solve_linprog,
+    "scipy min_weight_full_bipartite_matching, a column per slot": solve_slots,
+}
+
+
+def compare_solvers(p_lons, p_lats, t_lons, t_lats, capacity, k, repeat, names) -> list[dict]:
+    """Each solver on the same candidates, arcs and greedy seed; OR-Tools best of ``repeat``
+    (median), the scipy ones once (they are tens of times slower)."""
+    cands = matching._Candidates(p_lons, p_lats, t_lons, t_lats, capacity, None, k)
+    seed = matching._greedy(cands)
+    rows = []
+    for name in names:
+        runs = []
+        for _ in range(repeat if SOLVERS[name] is solve_ortools else 1):
+            progress(f"compare: {name}, {cands.n_p:,} over {cands.n_t:,}")
+            t0 = time.perf_counter()
+            assigned = SOLVERS[name](cands, seed)
+            runs.append(time.perf_counter() - t0)
+        a = cands.result(assigned, name, time.perf_counter())
+        assert (a.loads(cands.n_t) <= cands.cap).all()
+        rows.append(
+            {
+                "people": cands.n_p,
+                "tasks": cands.n_t,
+                "cap": int(cands.cap[0]),
+                "solver": name,
+                "s": float(np.median(runs)),
+                "runs": len(runs),
+                "total_m": a.total_m,
+                "unassigned": a.unassigned,
+            }
+        )
+    return rows
+
+
+def markdown(one: dict, runs: list[dict], k: int, repeat: int, compare=None) -> str:
     m, nf = one["match_one"], one["nearest_free"]
     lines = [
         "## Participant→task matching",
         "",
         f"Machine: {machine()}; revision {git_revision()}; "
-        "`.venv/bin/python -m bench.matching --write`.",
+        "`.venv/bin/python -m bench.matching"
+        + (" --compare-scipy" if compare else "")
+        + " --write`.",
         "",
         "Zone 2 km × 2 km; tasks on a jittered grid; participants 60 % around four entrances "
         "(σ 120 m), 40 % uniform. Walking distance = great-circle metres.",
@@ -169,6 +270,23 @@ def markdown(one: dict, runs: list[dict], k: int, repeat: int) -> str:
                 f"walks {o.total_m / ref.total_m - 1:+.1%} and the greedy "
                 f"{g.total_m / ref.total_m - 1:+.1%}."
             )
+    if compare:
+        lines += [
+            "",
+            f"**OR-Tools or scipy** (`--compare-scipy`, k = {k}): the same candidates, arcs and "
+            "greedy seed given to each solver; seconds are the solver's alone (OR-Tools: median "
+            f"of {repeat} runs; the scipy ones: one run). Totals in metres: OR-Tools rounds each "
+            "arc's cost to whole centimetres (`COST_UNIT_M`), scipy optimizes the float metres, "
+            "so their optima may differ by up to half a centimetre per participant.",
+            "",
+            "| participants | tasks × cap | solver | s | total m | unassigned |",
+            "|---:|---:|---|---:|---:|---:|",
+        ]
+        for c in compare:
+            lines.append(
+                f"| {c['people']:,} | {c['tasks']:,} × {c['cap']} | {c['solver']} "
+                f"| {c['s']:.3f} | {c['total_m']:,.2f} | {c['unassigned']} |"
+            )
     return "\n".join(lines)
 
 
@@ -179,6 +297,11 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--compare-scipy",
+        action="store_true",
+        help="also run scipy's exact solvers on the same arcs as OR-Tools (minutes)",
+    )
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     progress(f"match_one: {args.calls:,} calls at 10,000 tasks")
@@ -187,7 +310,16 @@ def main(argv=None) -> int:
         bench_rebalance(p, t, c, args.k, args.repeat, rng, reference=i == 0)
         for i, (p, t, c, _) in enumerate(CASES)
     ]
-    md = markdown(one, runs, args.k, args.repeat)
+    compare = None
+    if args.compare_scipy:
+        lp_names = list(SOLVERS)[:2]
+        compare = compare_solvers(
+            *runs[0]["instance"], runs[0]["capacity"], args.k, args.repeat, lp_names
+        )
+        p, t, c = SLOT_CASE
+        small = zone_instance(p, t, rng)
+        compare += compare_solvers(*small, np.full(t, c), args.k, args.repeat, list(SOLVERS))
+    md = markdown(one, runs, args.k, args.repeat, compare)
     print(md)
     if args.write:
         write_section("matching", md)

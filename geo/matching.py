@@ -412,21 +412,12 @@ def _greedy(cands: _Candidates) -> np.ndarray:
     return assigned
 
 
-def _optimal(cands: _Candidates, seed: np.ndarray) -> np.ndarray:
-    """Min-cost flow over each participant's nearest tasks and the tasks around its ``seed``.
-
-    Arcs from participant ``p``: its ``k`` nearest tasks, and the ``k`` tasks nearest to its
-    seed (greedy) task, that task included. Nodes: participants ``0..P-1``, tasks
-    ``P..P+T-1``, source ``P+T``, sink ``P+T+1``. The seed arcs make the greedy assignment a
-    feasible flow, so everyone it placed is placed here too, at a total cost no higher; the
-    arcs around it let the flow improve on where the greedy sent people far from their
-    nearest tasks (a crowd larger than the tasks around it).
-    """
+def _arcs(cands: _Candidates, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The participant → task arcs of :func:`_optimal`, as ``(participant, task, metres)``
+    arrays (positions; each pair once): each participant's ``k`` nearest tasks, and for a
+    participant that ``seed`` placed the ``k`` tasks nearest to its seed task, that one
+    included. (``bench.matching --compare-scipy`` gives the same arcs to other solvers.)"""
     n_p, n_t = cands.n_p, cands.n_t
-    n_flow = int((seed >= 0).sum())
-    if n_flow == 0:
-        return seed
-    source, sink = n_p + n_t, n_p + n_t + 1
     k = cands.k
     placed = np.flatnonzero(seed >= 0)
     around = cands.tree.query(cands.t_xy, k=k, workers=-1)[1].reshape(n_t, k)
@@ -441,7 +432,29 @@ def _optimal(cands: _Candidates, seed: np.ndarray) -> np.ndarray:
     pairs.sort()
     pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
     p_tail, p_head = np.divmod(pairs, n_t)
-    p_dist = cands.distance_m(p_tail, p_head)
+    return p_tail, p_head, cands.distance_m(p_tail, p_head)
+
+
+def _optimal(cands: _Candidates, seed: np.ndarray) -> np.ndarray:
+    """Min-cost flow over each participant's nearest tasks and the tasks around its ``seed``.
+
+    Arcs from participant ``p``: its ``k`` nearest tasks, and the ``k`` tasks nearest to its
+    seed (greedy) task, that task included (:func:`_arcs`). Nodes: participants ``0..P-1``,
+    tasks ``P..P+T-1``, source ``P+T``, sink ``P+T+1``. The seed arcs make the greedy
+    assignment a feasible flow, so everyone it placed is placed here too, at a total cost no
+    higher; the arcs around it let the flow improve on where the greedy sent people far from
+    their nearest tasks (a crowd larger than the tasks around it).
+
+    OR-Tools stays for this one call because scipy's exact alternatives on the same arcs are
+    far slower: its sparse assignment (one column per capacity slot) and HiGHS on the
+    transportation LP (docs/BENCHMARKS.md, ``bench.matching --compare-scipy``).
+    """
+    n_p, n_t = cands.n_p, cands.n_t
+    n_flow = int((seed >= 0).sum())
+    if n_flow == 0:
+        return seed
+    source, sink = n_p + n_t, n_p + n_t + 1
+    p_tail, p_head, p_dist = _arcs(cands, seed)
     n_arcs = p_tail.size
     cost = np.rint(p_dist / COST_UNIT_M).astype(np.int64)
     tails = np.concatenate([p_tail, np.full(n_p, source), np.arange(n_p, n_p + n_t)]).astype(
