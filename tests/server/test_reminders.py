@@ -1,6 +1,6 @@
 """Reminders and notices (server.domain.reminders) on both databases: who asked, what is due
 when, claims, rehearsals, and the sending (retries, 410). The two-process test with the real
-scheduler is tests/integration/test_reminders.py."""
+scheduler is tests/integration/test_reminders_two_processes.py."""
 
 from __future__ import annotations
 
