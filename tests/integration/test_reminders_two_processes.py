@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from support.organizer import Organizer
 from support.server import ServerProcess
@@ -76,13 +76,13 @@ def _keys_of(value) -> set[str]:
     return set()
 
 
-def _count(database_url: str, table: str) -> int:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-    finally:
-        engine.dispose()
+def _count(db, table: str) -> int:
+    """Rows in ``table``, read through the app's own engine: a second SQLAlchemy engine here
+    would open the SQLite file with the standard library's sqlite3 next to the app's pysqlite3,
+    and two SQLite libraries in one process break each other's locks (the file was corrupted
+    for every later test)."""
+    db.rollback()  # a fresh snapshot: the server processes wrote meanwhile
+    return db.execute(text(f"SELECT count(*) FROM {table}")).scalar()
 
 
 def test_two_processes_send_each_reminder_once_at_its_time_and_a_postpone_moves_them(
@@ -102,7 +102,7 @@ def test_two_processes_send_each_reminder_once_at_its_time_and_a_postpone_moves_
                 keys[name] = browser_keys()
                 add = _follower_push if name.startswith("f") else _participant_push
                 add(base, mob["id"], f"{service.url}/sub/{name}", keys[name][1])
-            assert _count(database_url, "participant_push_subscriptions") == 2
+            assert _count(db, "participant_push_subscriptions") == 2
 
             # remind_8 at GO - 8 s, to each of the two devices once; the 410 one once, then gone
             first = ok.wait_for(2, timeout_s=20)
@@ -112,7 +112,7 @@ def test_two_processes_send_each_reminder_once_at_its_time_and_a_postpone_moves_
                 assert request["at"] <= go_at.timestamp() - 8 + SLACK_S
             assert len(gone.wait_for(1, timeout_s=5)) == 1
             deadline = time.monotonic() + 5
-            while _count(database_url, "participant_push_subscriptions") != 1:
+            while _count(db, "participant_push_subscriptions") != 1:
                 assert time.monotonic() < deadline, "the 410 subscription was not removed"
                 time.sleep(0.1)
 
@@ -150,4 +150,4 @@ def test_two_processes_send_each_reminder_once_at_its_time_and_a_postpone_moves_
         postponed = next(p for k, _, p in got[name] if k == "postponed")
         assert postponed["mob"]["go_at_ms"] == int(new_go.timestamp() * 1000)
     # one claim row per push sent (the 410 one too): the database decided, not luck
-    assert _count(database_url, "push_claims") == 7
+    assert _count(db, "push_claims") == 7
