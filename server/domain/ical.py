@@ -78,6 +78,7 @@ def organizer_mobs(session: Session, organizer_id: int, now: datetime) -> list[M
             .where(
                 Mob.organizer_id == organizer_id,
                 Mob.status.in_((*LISTED_STATUSES, "cancelled")),
+                Mob.published_at.is_not(None),  # not a draft cancelled before publishing
                 Mob.rehearsal.is_(False),
                 Mob.end_at >= now - FEED_KEEP_ENDED,
             )

@@ -100,6 +100,9 @@ def test_organizer_feed_lists_published_upcoming_mobs(client, db):
     a = make_published_mob(client, token, title="First")
     b = make_published_mob(client, token, title="Second")
     draft = make_mob(client, token, title="Draft")
+    # a draft cancelled before it was ever published: its title must not leak into the feed
+    dropped = make_mob(client, token, title="Secret draft")
+    assert client.post(f"/api/mobs/{dropped['id']}/cancel", headers=auth(token)).status_code == 200
     rehearsal = make_published_mob(client, token, title="Practice", rehearsal=True)
     client.post(f"/api/mobs/{b['id']}/cancel", headers=auth(token))
     other = make_published_mob(client, make_organizer(client, name="Other"), title="Else")
@@ -110,8 +113,9 @@ def test_organizer_feed_lists_published_upcoming_mobs(client, db):
     assert set(events) == {f"mob-{a['id']}@goodmob", f"mob-{b['id']}@goodmob"}
     assert str(events[f"mob-{b['id']}@goodmob"]["status"]) == "CANCELLED"
     assert events[f"mob-{a['id']}@goodmob"].decoded("dtstart") == _go_at(a)
-    for absent in (draft, rehearsal, other):
+    for absent in (draft, dropped, rehearsal, other):
         assert absent["id"] not in r.get_data(as_text=True)
+    assert "Secret draft" not in r.get_data(as_text=True)
     # named through any of the organizer's visible mobs
     same = client.get(f"/api/mobs/{b['id']}/organizer/mobs.ics")
     assert {str(e["uid"]) for e in _parse(same).walk("VEVENT")} == set(events)
